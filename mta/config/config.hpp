@@ -49,6 +49,9 @@ struct SmtpUser {
 struct Smtp {
   std::vector<SmtpListener> listeners;  // at least one
   std::vector<core::Cidr> relay_networks;  // default: 127.0.0.0/8 and ::1
+  // Clients that may AUTH without STARTTLS (credentials in clear text).
+  // Default: loopback only (127.0.0.0/8, ::1).
+  std::vector<core::Cidr> plaintext_auth_networks;
   std::vector<SmtpUser> users;
   uint64_t max_message_bytes = 41943040;  // 40 MiB; announced in SIZE
   uint32_t max_recipients = 50;           // per transaction
