@@ -1,1 +1,560 @@
-// placeholder: being written
+#include "mta/config/config.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <span>
+#include <utility>
+
+namespace mta::config {
+
+std::string Error::to_string() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+}
+
+const char* to_string(Priority p) {
+  switch (p) {
+    case Priority::kHigh:
+      return "high";
+    case Priority::kNormal:
+      return "normal";
+    case Priority::kBulk:
+      return "bulk";
+  }
+  return "?";
+}
+
+const ConfigurationSet* Config::find_set(std::string_view name) const {
+  for (const auto& s : configuration_sets)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const IpPool* Config::find_pool(std::string_view name) const {
+  for (const auto& p : ip_pools)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+const SmtpUser* Config::find_user(std::string_view name) const {
+  for (const auto& u : smtp.users)
+    if (u.name == name) return &u;
+  return nullptr;
+}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return std::nullopt;
+  uint64_t n = 0;
+  if (std::from_chars(text.data(), text.data() + digits, n).ec != std::errc())
+    return std::nullopt;  // too many digits for 64 bits
+  std::string_view unit = text.substr(digits);
+  uint64_t ms_per_unit = 0;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60 * 1000;
+  else if (unit == "h")
+    ms_per_unit = 60 * 60 * 1000;
+  else if (unit == "d")
+    ms_per_unit = 24 * 60 * 60 * 1000;
+  else
+    return std::nullopt;
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max());
+  if (n > kMax / ms_per_unit) return std::nullopt;
+  return Duration(static_cast<Duration::rep>(n * ms_per_unit));
+}
+
+namespace {
+
+// The parser stops at the first error by throwing this; load_string() turns
+// it into an Error. Nothing else sees it.
+struct Failure {
+  YAML::Mark mark;
+  std::string message;
+};
+
+[[noreturn]] void fail_at(const YAML::Mark& mark, std::string message) {
+  throw Failure{mark, std::move(message)};
+}
+
+// A value's text for an error message: quoted, escaped and cut short.
+std::string quote(std::string_view s) {
+  constexpr size_t kMaxShown = 60;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMaxShown) out += "...";
+  return out + "\"";
+}
+
+// What was found instead of what was expected: `"abc"`, `a list`, ...
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return quote(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
+  }
+}
+
+std::string format_duration(Duration d) {
+  struct Unit {
+    Duration::rep ms;
+    const char* suffix;
+  } units[] = {{24 * 60 * 60 * 1000, "d"}, {60 * 60 * 1000, "h"}, {60 * 1000, "m"}, {1000, "s"}};
+  for (const auto& u : units)
+    if (d.count() != 0 && d.count() % u.ms == 0) return std::to_string(d.count() / u.ms) + u.suffix;
+  return std::to_string(d.count()) + "ms";
+}
+
+// One value in the document: the node, where to point at it, and its path
+// for messages ("smtp.listeners[0].listen").
+struct Value {
+  YAML::Node node;
+  YAML::Mark mark;  // the value's position; its key's when the value is empty
+  std::string path;
+
+  [[noreturn]] void fail(const std::string& message) const { fail_at(mark, path + ": " + message); }
+  [[noreturn]] void expected(const std::string& what) const {
+    fail("expected " + what + ", got " + describe(node));
+  }
+};
+
+// "in smtp.listeners[0]", or "at the top level" for the root map.
+std::string where(const std::string& path) {
+  return path.empty() ? "at the top level" : "in " + path;
+}
+
+// The entries of a map, checked on construction: it is a map, every key is
+// a plain string that is allowed, and none appears twice.
+class Map final {
+ public:
+  Map(Value self, std::initializer_list<const char*> allowed) : self_(std::move(self)) {
+    if (!self_.node.IsMap()) {
+      if (self_.path.empty())
+        fail_at(self_.mark, "expected a map of settings, got " + describe(self_.node));
+      self_.expected("a map");
+    }
+    for (auto it = self_.node.begin(); it != self_.node.end(); ++it) {
+      // Copies: the iterator hands out a temporary pair of node handles.
+      YAML::Node key = it->first;
+      YAML::Node value = it->second;
+      if (!key.IsScalar()) fail_at(key.Mark(), "expected a key name " + where(self_.path));
+      const std::string& name = key.Scalar();
+      bool known = false;
+      for (const char* a : allowed) known = known || name == a;
+      if (!known) {
+        std::string list;
+        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail_at(key.Mark(), "unknown key " + quote(name) + " " + where(self_.path) +
+                                " (expected one of: " + list + ")");
+      }
+      for (const auto& [seen, v] : entries_)
+        if (seen == name)
+          fail_at(key.Mark(), "duplicate key " + quote(name) + " " + where(self_.path));
+      YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
+      std::string path = self_.path.empty() ? name : self_.path + "." + name;
+      entries_.emplace_back(name, Value{value, mark, std::move(path)});
+    }
+  }
+
+  std::optional<Value> get(std::string_view key) const {
+    for (const auto& [name, v] : entries_)
+      if (name == key) return v;
+    return std::nullopt;
+  }
+
+  // Points at the map itself when the key is missing.
+  Value required(std::string_view key) const {
+    if (auto v = get(key)) return *v;
+    fail_at(self_.mark, "missing required key " + quote(key) + " " + where(self_.path));
+  }
+
+ private:
+  Value self_;
+  std::vector<std::pair<std::string, Value>> entries_;
+};
+
+std::vector<Value> list(const Value& v) {
+  if (!v.node.IsSequence()) v.expected("a list");
+  std::vector<Value> items;
+  for (YAML::Node item : v.node) {
+    YAML::Mark mark = item.IsNull() ? v.mark : item.Mark();
+    items.push_back(Value{item, mark, v.path + "[" + std::to_string(items.size()) + "]"});
+  }
+  return items;
+}
+
+std::vector<Value> non_empty_list(const Value& v, const char* what) {
+  auto items = list(v);
+  if (items.empty()) v.fail(std::string("must list at least one ") + what);
+  return items;
+}
+
+std::string text(const Value& v) {
+  if (!v.node.IsScalar()) v.expected("a string");
+  if (v.node.Scalar().empty()) v.fail("must not be empty");
+  return v.node.Scalar();
+}
+
+// A name sent on the wire (EHLO): no spaces or control characters.
+std::string host_name(const Value& v) {
+  std::string s = text(v);
+  for (unsigned char c : s)
+    if (c <= ' ' || c == 0x7f) v.expected("a host name without spaces");
+  return s;
+}
+
+uint64_t integer(const Value& v, uint64_t min, uint64_t max) {
+  std::string what = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  if (!v.node.IsScalar()) v.expected(what);
+  const std::string& s = v.node.Scalar();
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  // from_chars takes no sign, so "-1" fails here; "12abc" and "1.5" leave a tail.
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || n < min || n > max)
+    v.expected(what);
+  return n;
+}
+
+// Only true/false/yes/no: yaml-cpp would also take y, on, off..., which are
+// easy to write by accident.
+bool boolean(const Value& v) {
+  if (v.node.IsScalar()) {
+    const std::string& s = v.node.Scalar();
+    if (s == "true" || s == "yes") return true;
+    if (s == "false" || s == "no") return false;
+  }
+  v.expected("true or false (or yes/no)");
+}
+
+Duration duration(const Value& v, Duration min, Duration max) {
+  std::string what = "a duration from " + format_duration(min) + " to " + format_duration(max) +
+                     " like \"30s\" or \"5m\"";
+  if (!v.node.IsScalar()) v.expected(what);
+  const std::string& s = v.node.Scalar();
+  auto d = parse_duration(s);
+  if (!d && !s.empty() && s.find_first_not_of("0123456789") == std::string::npos)
+    v.fail("expected " + what + ", got " + quote(s) + " (the unit is required: ms, s, m, h or d)");
+  if (!d || *d < min || *d > max) v.expected(what);
+  return *d;
+}
+
+// One of a fixed set of words; returns its index in `choices`.
+size_t choice(const Value& v, std::span<const char* const> choices) {
+  if (v.node.IsScalar())
+    for (size_t i = 0; i < choices.size(); ++i)
+      if (v.node.Scalar() == choices[i]) return i;
+  std::string all;
+  for (size_t i = 0; i < choices.size(); ++i)
+    all += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choices[i]);
+  v.expected(all);
+}
+
+core::IpAddress ip_address(const Value& v) {
+  if (v.node.IsScalar())
+    if (auto ip = core::IpAddress::parse(v.node.Scalar())) return *ip;
+  v.expected("an IP address like \"192.0.2.10\" or \"2001:db8::10\"");
+}
+
+core::HostPort host_port(const Value& v) {
+  if (v.node.IsScalar())
+    if (auto hp = core::HostPort::parse(v.node.Scalar())) {
+      if (hp->port == 0) v.fail("the port must be from 1 to 65535, got " + quote(v.node.Scalar()));
+      return *hp;
+    }
+  v.expected("IP:port like \"127.0.0.1:587\" or \"[::1]:587\" (the host must be an IP address)");
+}
+
+std::vector<core::Cidr> cidrs(const Value& v) {
+  std::vector<core::Cidr> out;
+  for (const auto& item : list(v)) {
+    std::optional<core::Cidr> c;
+    if (item.node.IsScalar()) c = core::Cidr::parse(item.node.Scalar());
+    if (!c) item.expected("a network like \"10.0.0.0/8\" or an IP address");
+    out.push_back(*c);
+  }
+  return out;
+}
+
+// A file the daemon will read later: fail now, at the line that names it,
+// rather than at the first STARTTLS.
+std::string readable_file(const Value& v) {
+  std::string path = text(v);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  int err = errno;
+  if (f) {
+    char c;
+    if (std::fread(&c, 1, 1, f) == 0 && std::ferror(f))
+      err = errno;  // e.g. a directory
+    else
+      err = 0;
+    std::fclose(f);
+  }
+  if (err != 0) v.fail("cannot read " + path + ": " + std::strerror(err));
+  return path;
+}
+
+std::string local_host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+std::vector<core::Cidr> loopback() {
+  return {*core::Cidr::parse("127.0.0.0/8"), *core::Cidr::parse("::1/128")};
+}
+
+// Fills a Config section by section. Pools come before sets and sets before
+// SMTP users, so each reference is checked where it is written.
+class Parser final {
+ public:
+  explicit Parser(Config& config) : c_(config) {}
+
+  void root(const Value& v) {
+    Map m(v, {"hostname", "spool_dir", "log_level", "smtp", "http", "metrics", "ip_pools",
+              "configuration_sets", "default_configuration_set"});
+    auto hostname = m.get("hostname");
+    c_.hostname = hostname ? host_name(*hostname) : local_host_name();
+    c_.spool_dir = text(m.required("spool_dir"));
+    if (auto level = m.get("log_level")) {
+      static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+      c_.log_level = kLevels[choice(*level, kLevels)];
+    }
+    Value smtp_section = m.required("smtp");
+    for (const auto& p : non_empty_list(m.required("ip_pools"), "pool")) pool(p);
+    for (const auto& s : non_empty_list(m.required("configuration_sets"), "configuration set"))
+      set(s);
+    if (auto d = m.get("default_configuration_set")) {
+      c_.default_configuration_set = text(*d);
+      if (!c_.find_set(c_.default_configuration_set))
+        d->fail("no configuration set named " + quote(c_.default_configuration_set));
+    } else {
+      c_.default_configuration_set = c_.configuration_sets.front().name;
+    }
+    smtp(smtp_section);
+    if (auto h = m.get("http")) http(*h);
+    if (auto mm = m.get("metrics")) metrics(*mm);
+  }
+
+ private:
+  void pool(const Value& v) {
+    Map m(v, {"name", "ips"});
+    IpPool p;
+    Value name = m.required("name");
+    p.name = text(name);
+    if (c_.find_pool(p.name)) name.fail("a pool named " + quote(p.name) + " is already defined");
+    for (const auto& item : non_empty_list(m.required("ips"), "IP address")) {
+      Map im(item, {"address", "ehlo"});
+      Value address = im.required("address");
+      PoolIp ip;
+      ip.address = ip_address(address);
+      for (const auto& other : c_.ip_pools)
+        for (const auto& o : other.ips)
+          if (o.address.unmapped() == ip.address.unmapped())
+            address.fail(ip.address.to_string() + " is already in pool " + quote(other.name));
+      for (const auto& o : p.ips)
+        if (o.address.unmapped() == ip.address.unmapped())
+          address.fail(ip.address.to_string() + " is listed twice in this pool");
+      auto ehlo = im.get("ehlo");
+      ip.ehlo = ehlo ? host_name(*ehlo) : c_.hostname;
+      p.ips.push_back(std::move(ip));
+    }
+    c_.ip_pools.push_back(std::move(p));
+  }
+
+  void set(const Value& v) {
+    Map m(v, {"name", "ip_pool", "priority"});
+    ConfigurationSet s;
+    Value name = m.required("name");
+    s.name = text(name);
+    if (c_.find_set(s.name))
+      name.fail("a configuration set named " + quote(s.name) + " is already defined");
+    Value pool = m.required("ip_pool");
+    s.ip_pool = text(pool);
+    if (!c_.find_pool(s.ip_pool)) pool.fail("no ip_pool named " + quote(s.ip_pool));
+    if (auto p = m.get("priority")) {
+      static constexpr const char* kNames[] = {"high", "normal", "bulk"};
+      static constexpr Priority kValues[] = {Priority::kHigh, Priority::kNormal, Priority::kBulk};
+      s.priority = kValues[choice(*p, kNames)];
+    }
+    c_.configuration_sets.push_back(std::move(s));
+  }
+
+  void smtp(const Value& v) {
+    Map m(v, {"listeners", "relay_networks", "plaintext_auth_networks", "users",
+              "max_message_bytes", "max_recipients", "max_connections", "max_connections_per_ip",
+              "max_command_line", "max_errors", "command_timeout", "data_timeout"});
+    Smtp& s = c_.smtp;
+    for (const auto& item : non_empty_list(m.required("listeners"), "listener"))
+      s.listeners.push_back(listener(item));
+    auto relay = m.get("relay_networks");
+    s.relay_networks = relay ? cidrs(*relay) : loopback();
+    auto plaintext = m.get("plaintext_auth_networks");
+    s.plaintext_auth_networks = plaintext ? cidrs(*plaintext) : loopback();
+    if (auto users = m.get("users"))
+      for (const auto& item : list(*users)) s.users.push_back(user(item));
+    if (auto n = m.get("max_message_bytes")) s.max_message_bytes = integer(*n, 1024, 2147483648);
+    set_u32(m, "max_recipients", 1, 100000, s.max_recipients);
+    set_u32(m, "max_connections", 1, 1000000, s.max_connections);
+    set_u32(m, "max_connections_per_ip", 1, 1000000, s.max_connections_per_ip);
+    set_u32(m, "max_command_line", 512, 65536, s.max_command_line);
+    set_u32(m, "max_errors", 1, 1000, s.max_errors);
+    using std::chrono::hours, std::chrono::seconds;
+    if (auto d = m.get("command_timeout")) s.command_timeout = duration(*d, seconds(1), hours(1));
+    if (auto d = m.get("data_timeout")) s.data_timeout = duration(*d, seconds(1), hours(1));
+  }
+
+  static void set_u32(const Map& m, const char* key, uint32_t min, uint32_t max, uint32_t& out) {
+    if (auto v = m.get(key)) out = static_cast<uint32_t>(integer(*v, min, max));
+  }
+
+  SmtpListener listener(const Value& v) {
+    Map m(v, {"listen", "starttls", "require_auth"});
+    SmtpListener l;
+    l.listen = listen_address(m.required("listen"));
+    if (auto tls = m.get("starttls")) {
+      Map tm(*tls, {"cert", "key"});
+      Value cert = tm.required("cert");
+      Value key = tm.required("key");
+      l.starttls = TlsFiles{readable_file(cert), readable_file(key)};
+    }
+    if (auto r = m.get("require_auth")) l.require_auth = boolean(*r);
+    return l;
+  }
+
+  SmtpUser user(const Value& v) {
+    Map m(v, {"name", "password", "configuration_set"});
+    SmtpUser u;
+    Value name = m.required("name");
+    u.name = text(name);
+    if (c_.find_user(u.name)) name.fail("a user named " + quote(u.name) + " is already defined");
+    u.password = text(m.required("password"));
+    if (auto set = m.get("configuration_set")) {
+      u.configuration_set = text(*set);
+      if (!c_.find_set(u.configuration_set))
+        set->fail("no configuration set named " + quote(u.configuration_set));
+    }
+    return u;
+  }
+
+  void http(const Value& v) {
+    Map m(v, {"listen", "api_keys"});
+    if (auto l = m.get("listen")) c_.http.listen = listen_address(*l);
+    if (auto keys = m.get("api_keys"))
+      for (const auto& item : list(*keys)) {
+        Map km(item, {"id", "secret"});
+        Value id = km.required("id");
+        ApiKey k{text(id), text(km.required("secret"))};
+        for (const auto& other : c_.http.api_keys)
+          if (other.id == k.id)
+            id.fail("an API key with id " + quote(k.id) + " is already defined");
+        c_.http.api_keys.push_back(std::move(k));
+      }
+  }
+
+  void metrics(const Value& v) {
+    Map m(v, {"listen"});
+    if (auto l = m.get("listen")) c_.metrics.listen = listen_address(*l);
+  }
+
+  // Every address the daemon binds (SMTP, HTTP, metrics) must be distinct,
+  // or the second bind would fail at start-up.
+  core::HostPort listen_address(const Value& v) {
+    core::HostPort hp = host_port(v);
+    auto ip = core::IpAddress::parse(hp.host);
+    for (const auto& [other_ip, port, path] : bound_)
+      if (port == hp.port && other_ip == *ip)
+        v.fail(hp.to_string() + " is already used by " + path);
+    bound_.push_back({*ip, hp.port, v.path});
+    return hp;
+  }
+
+  struct Bound {
+    core::IpAddress ip;
+    uint16_t port;
+    std::string path;
+  };
+
+  Config& c_;
+  std::vector<Bound> bound_;
+};
+
+Error error_at(const std::string& name, const YAML::Mark& mark, std::string message) {
+  if (mark.line < 0) return Error{name, 0, 0, std::move(message)};
+  return Error{name, mark.line + 1, mark.column + 1, std::move(message)};
+}
+
+}  // namespace
+
+LoadResult load_string(const std::string& yaml, const std::string& name) {
+  LoadResult r;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
+    if (docs.empty()) {
+      r.error = Error{name, 0, 0, "the file is empty: expected a map of settings"};
+      return r;
+    }
+    if (docs.size() > 1) fail_at(docs[1].Mark(), "expected one YAML document, found a second one");
+    Config c;
+    c.path = name;
+    Parser(c).root(Value{docs[0], docs[0].Mark(), ""});
+    r.config = std::move(c);
+  } catch (const Failure& f) {
+    r.error = error_at(name, f.mark, f.message);
+  } catch (const YAML::ParserException& e) {
+    r.error = error_at(name, e.mark, "invalid YAML: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    r.error = error_at(name, e.mark, "invalid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    r.error = Error{name, 0, 0, e.what()};
+  }
+  return r;
+}
+
+LoadResult load_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return LoadResult{std::nullopt,
+                      Error{path, 0, 0, "cannot open: " + std::string(std::strerror(errno))}};
+  std::string yaml;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) yaml.append(buf, n);
+  int err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (err != 0)
+    return LoadResult{std::nullopt,
+                      Error{path, 0, 0, "cannot read: " + std::string(std::strerror(err))}};
+  return load_string(yaml, path);
+}
+
+}  // namespace mta::config

@@ -12,8 +12,21 @@
 namespace mta::protocol {
 
 enum class Verb {
-  kHelo, kEhlo, kMail, kRcpt, kData, kRset, kNoop, kQuit, kVrfy, kExpn, kHelp,
-  kStarttls, kAuth, kBdat, kUnknown
+  kHelo,
+  kEhlo,
+  kMail,
+  kRcpt,
+  kData,
+  kRset,
+  kNoop,
+  kQuit,
+  kVrfy,
+  kExpn,
+  kHelp,
+  kStarttls,
+  kAuth,
+  kBdat,
+  kUnknown
 };
 const char* to_string(Verb v);
 
@@ -23,14 +36,15 @@ struct Command {
 };
 
 // `line` is one command line without its CRLF (or LF). Verbs are
-// case-insensitive. "MAIL FROM:" and "RCPT TO:" are recognised as kMail/kRcpt
-// with `arg` starting at the path ("<a@b> SIZE=10").
+// case-insensitive. A verb must be followed by a space or the end of the
+// line ("MAILX" is kUnknown). For MAIL/RCPT, `arg` is "FROM:<a@b> SIZE=10" /
+// "TO:<a@b>": parse_mail_from/parse_rcpt_to check the prefix.
 Command parse_command(std::string_view line);
 
 enum class Body { k7Bit, k8BitMime };
 
 struct MailFrom {
-  std::string address;  // "" for the null reverse-path <>
+  std::string address;           // "" for the null reverse-path <>
   std::optional<uint64_t> size;  // SIZE=
   Body body = Body::k7Bit;       // BODY=
 };
@@ -54,8 +68,13 @@ struct Parsed {
 
 // `arg` is Command::arg of a MAIL/RCPT command: "FROM:<a@b.c> SIZE=123".
 // Accepts "FROM: <a@b>" (a space after the colon, as many clients send) and
-// refuses source routes, unbalanced brackets, addresses without a domain,
+// ignores a source route ("<@a,@b:u@c>" gives "u@c", RFC 5321 4.1.1.3).
+// Refuses unbalanced brackets and bad paths (501 5.5.4), invalid mailboxes
+// and addresses without a domain (501 5.1.7 sender / 501 5.1.3 recipient;
+// the null path <> only for MAIL; "RCPT TO:<Postmaster>" gives "postmaster"),
 // unknown parameters (555 5.5.4) and bad SIZE/BODY values (501 5.5.4).
+// MAIL takes SIZE, BODY and AUTH (RFC 4954; checked, then ignored); RCPT
+// takes no parameters.
 Parsed<MailFrom> parse_mail_from(std::string_view arg);
 Parsed<RcptTo> parse_rcpt_to(std::string_view arg);
 

@@ -19,8 +19,8 @@ namespace mta::protocol {
 size_t header_block_size(std::string_view message);
 
 struct HeaderField {
-  std::string_view name;   // as written, e.g. "Subject"
-  std::string_view raw;    // the whole field including folded lines and its final CRLF
+  std::string_view name;      // as written, e.g. "Subject"
+  std::string_view raw;       // the whole field including folded lines and its final CRLF
   std::string value() const;  // unfolded (CRLF+WSP → WSP), leading/trailing WSP trimmed
 };
 

@@ -28,7 +28,13 @@ struct Reply {
 // Feed it lines without CRLF; it returns a Reply when the final line
 // ("CODE " or just "CODE") of a possibly multi-line reply has been seen.
 // The enhanced code is taken from the first line when present
-// ("250-2.1.0 ok"), and removed from the text of every line that repeats it.
+// ("250-2.1.0 ok"), and removed from the text of every line that repeats it;
+// an enhanced code whose class differs from the reply's first digit
+// ("250 5.0.0") is left as text (RFC 3463 2). kError, after which the parser
+// starts afresh, is for a line that is not Reply-code (RFC 5321 4.2: [2-5]
+// [0-5][0-9]) followed by ' ', '-' or the end, and for a code that changes
+// between the lines of one reply. A line fed after kDone without take()
+// starts a new reply.
 class ReplyParser {
  public:
   enum class Status { kNeedMore, kDone, kError };
@@ -36,9 +42,11 @@ class ReplyParser {
   Reply take();  // valid after kDone; resets the parser
 
  private:
+  void reset();
+
   Reply cur_;
-  std::vector<std::string> lines_;
   bool started_ = false;
+  bool done_ = false;
 };
 
 // "2.1.5" / "5.7.1": class 2/4/5, subject and detail 0..999.

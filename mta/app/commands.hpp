@@ -1,0 +1,14 @@
+// The verbs of the mta command line. Each returns the process exit code:
+// 0 success, 1 runtime failure, 2 bad usage or bad config.
+#pragma once
+
+#include <string>
+
+namespace mta::app {
+
+int serve(const std::string& config_path);
+int check_config(const std::string& config_path);
+int queue_list(const std::string& config_path, bool json);
+int queue_show(const std::string& config_path, const std::string& id);
+
+}  // namespace mta::app

@@ -1,0 +1,205 @@
+#include "mta/queue/spool.hpp"
+
+#include "mta/metrics/metrics.hpp"
+#include "mta/queue/codec.hpp"
+#include "mta/store/store.hpp"
+
+namespace mta::queue {
+namespace {
+
+constexpr uint8_t kMessageVersion = 1;
+constexpr uint8_t kEnvelopeVersion = 1;
+
+metrics::Gauge& spool_gauge() {
+  static metrics::Gauge g =
+      metrics::gauge("mta_spool_messages", "Messages in the spool (not yet finished)");
+  return g;
+}
+
+std::string envelope_key(const core::MessageId& id, uint32_t rcpt) {
+  std::string k(id.key());
+  store::put_u32(k, rcpt);
+  return k;
+}
+
+std::string schedule_key(int64_t due_ms, const core::MessageId& id, uint32_t rcpt) {
+  std::string k;
+  store::put_u64(k, static_cast<uint64_t>(due_ms));
+  k.append(id.key());
+  store::put_u32(k, rcpt);
+  return k;
+}
+
+}  // namespace
+
+const char* to_string(EnvelopeState s) {
+  switch (s) {
+    case EnvelopeState::kQueued: return "queued";
+    case EnvelopeState::kDelivered: return "delivered";
+    case EnvelopeState::kBounced: return "bounced";
+    case EnvelopeState::kExpired: return "expired";
+  }
+  return "?";
+}
+
+std::string encode(const Message& m) {
+  Writer w;
+  w.u8(kMessageVersion);
+  w.svarint(m.received_ms);
+  w.str(m.mail_from);
+  w.varint(m.recipients.size());
+  for (auto& r : m.recipients) w.str(r);
+  w.str(m.configuration_set);
+  w.varint(m.tags.size());
+  for (auto& [k, v] : m.tags) {
+    w.str(k);
+    w.str(v);
+  }
+  w.str(m.client_ip);
+  w.str(m.auth_user);
+  w.str(m.protocol);
+  w.varint(m.size);
+  w.u8(m.eight_bit ? 1 : 0);
+  return w.take();
+}
+
+std::optional<Message> decode_message(std::string_view id_key, std::string_view bytes) {
+  auto id = core::MessageId::from_key(id_key);
+  if (!id) return std::nullopt;
+  Reader r(bytes);
+  if (r.u8() != kMessageVersion) return std::nullopt;
+  Message m;
+  m.id = *id;
+  m.received_ms = r.svarint();
+  m.mail_from = r.str();
+  uint64_t n = r.varint();
+  for (uint64_t i = 0; i < n && r.ok(); ++i) m.recipients.push_back(r.str());
+  m.configuration_set = r.str();
+  n = r.varint();
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    auto k = r.str();
+    auto v = r.str();
+    m.tags.emplace_back(std::move(k), std::move(v));
+  }
+  m.client_ip = r.str();
+  m.auth_user = r.str();
+  m.protocol = r.str();
+  m.size = r.varint();
+  m.eight_bit = r.u8() != 0;
+  if (!r.ok()) return std::nullopt;
+  return m;
+}
+
+std::string encode(const Envelope& e) {
+  Writer w;
+  w.u8(kEnvelopeVersion);
+  w.str(e.recipient);
+  w.u8(static_cast<uint8_t>(e.state));
+  w.varint(e.attempts);
+  w.svarint(e.next_attempt_ms);
+  w.str(e.last_reply);
+  return w.take();
+}
+
+std::optional<Envelope> decode_envelope(std::string_view bytes) {
+  Reader r(bytes);
+  if (r.u8() != kEnvelopeVersion) return std::nullopt;
+  Envelope e;
+  e.recipient = r.str();
+  uint8_t st = r.u8();
+  if (st > static_cast<uint8_t>(EnvelopeState::kExpired)) return std::nullopt;
+  e.state = static_cast<EnvelopeState>(st);
+  e.attempts = static_cast<uint32_t>(r.varint());
+  e.next_attempt_ms = r.svarint();
+  e.last_reply = r.str();
+  if (!r.ok()) return std::nullopt;
+  return e;
+}
+
+Spool::Spool(store::Store& store, uint64_t count) : store_(store), count_(count) {
+  spool_gauge().set(static_cast<double>(count));
+}
+
+core::Result<std::unique_ptr<Spool>> Spool::open(store::Store& store) {
+  auto n = store.count(store::Cf::kMessages);
+  if (!n) return n.error();
+  return std::unique_ptr<Spool>(new Spool(store, *n));
+}
+
+void Spool::accept(Message message, std::string body, Done done) {
+  store::Batch b;
+  std::string id_key(message.id.key());
+  for (uint32_t i = 0; i < message.recipients.size(); ++i) {
+    Envelope e;
+    e.recipient = message.recipients[i];
+    e.next_attempt_ms = message.received_ms;
+    b.put(store::Cf::kEnvelopes, envelope_key(message.id, i), encode(e));
+    b.put(store::Cf::kSchedule, schedule_key(message.received_ms, message.id, i), {});
+  }
+  message.size = body.size();
+  b.put(store::Cf::kMessages, id_key, encode(message));
+  b.put(store::Cf::kBodies, std::move(id_key), std::move(body));
+  store_.commit(std::move(b), [this, done = std::move(done)](core::Status s) {
+    if (s.ok()) spool_gauge().set(static_cast<double>(++count_));
+    done(std::move(s));
+  });
+}
+
+core::Status Spool::list(const store::Store& store,
+                         const std::function<bool(const Message&)>& fn) {
+  bool corrupt = false;
+  auto s = store.scan(store::Cf::kMessages, {}, {}, [&](std::string_view k, std::string_view v) {
+    auto m = decode_message(k, v);
+    if (!m) {
+      corrupt = true;
+      return true;
+    }
+    return fn(*m);
+  });
+  if (!s.ok()) return s;
+  if (corrupt) return core::make_error("spool holds undecodable message records");
+  return core::Ok{};
+}
+
+core::Result<std::optional<Message>> Spool::find(const store::Store& store,
+                                                 const core::MessageId& id) {
+  auto v = store.get(store::Cf::kMessages, id.key());
+  if (!v) return v.error();
+  if (!v->has_value()) return std::optional<Message>();
+  auto m = decode_message(id.key(), **v);
+  if (!m) return core::make_error("undecodable message record " + id.hex());
+  return m;
+}
+
+core::Result<std::optional<std::string>> Spool::body(const store::Store& store,
+                                                     const core::MessageId& id) {
+  return store.get(store::Cf::kBodies, id.key());
+}
+
+core::Status Spool::envelopes(const store::Store& store, const core::MessageId& id,
+                              const std::function<void(uint32_t, const Envelope&)>& fn) {
+  std::string from(id.key()), to(id.key());
+  // The next id after this one bounds the range.
+  for (int i = static_cast<int>(to.size()) - 1; i >= 0; --i) {
+    if (static_cast<uint8_t>(to[i]) != 0xff) {
+      to[i] = static_cast<char>(static_cast<uint8_t>(to[i]) + 1);
+      to.resize(i + 1);
+      break;
+    }
+  }
+  bool corrupt = false;
+  auto s = store.scan(store::Cf::kEnvelopes, from, to, [&](std::string_view k, std::string_view v) {
+    auto e = decode_envelope(v);
+    if (!e || k.size() != 20) {
+      corrupt = true;
+      return true;
+    }
+    fn(store::get_u32(k.substr(16)), *e);
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (corrupt) return core::make_error("undecodable envelope of " + id.hex());
+  return core::Ok{};
+}
+
+}  // namespace mta::queue

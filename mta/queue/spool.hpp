@@ -1,0 +1,93 @@
+// Spool: the queue module's durable store of accepted mail, and the sole
+// owner of envelope state.
+//
+// A message is one metadata record, one body and one envelope per
+// recipient, plus one schedule (due index) entry per envelope. accept()
+// writes all of them in a single synced batch: the message is invisible
+// until the batch is on disk, and then it is complete. Intake (SMTP, HTTP)
+// answers only after accept()'s callback reports success.
+//
+// Keys (see store.hpp for the column families):
+//   messages  : id(16)                    -> MessageRecord
+//   bodies    : id(16)                    -> message bytes as they will be sent
+//   envelopes : id(16) rcpt(u32)          -> EnvelopeRecord
+//   schedule  : due_ms(u64) id(16) rcpt(u32) -> ""      (due index)
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mta/core/id.hpp"
+#include "mta/core/result.hpp"
+
+namespace mta::store {
+class Store;
+}
+
+namespace mta::queue {
+
+struct Message {
+  core::MessageId id;
+  int64_t received_ms = 0;  // Unix ms
+  std::string mail_from;    // "" for <>
+  std::vector<std::string> recipients;
+  std::string configuration_set;
+  std::vector<std::pair<std::string, std::string>> tags;
+  std::string client_ip;
+  std::string auth_user;
+  std::string protocol;  // "smtp" | "http"
+  uint64_t size = 0;     // body bytes
+  bool eight_bit = false;
+};
+
+enum class EnvelopeState : uint8_t { kQueued = 0, kDelivered, kBounced, kExpired };
+const char* to_string(EnvelopeState s);
+
+struct Envelope {
+  std::string recipient;
+  EnvelopeState state = EnvelopeState::kQueued;
+  uint32_t attempts = 0;
+  int64_t next_attempt_ms = 0;
+  std::string last_reply;
+};
+
+std::string encode(const Message& m);
+std::optional<Message> decode_message(std::string_view id_key, std::string_view bytes);
+std::string encode(const Envelope& e);
+std::optional<Envelope> decode_envelope(std::string_view bytes);
+
+class Spool final {
+ public:
+  using Done = std::function<void(core::Status)>;
+
+  // Counts what is already spooled (for the mta_spool_messages gauge).
+  static core::Result<std::unique_ptr<Spool>> open(store::Store& store);
+
+  // Durably stores a new message; `done` runs on the store's commit thread.
+  void accept(Message message, std::string body, Done done);
+
+  uint64_t message_count() const { return count_.load(); }
+
+  // Read side, for the CLI and the admin API.
+  static core::Status list(const store::Store& store,
+                           const std::function<bool(const Message&)>& fn);
+  static core::Result<std::optional<Message>> find(const store::Store& store,
+                                                   const core::MessageId& id);
+  static core::Result<std::optional<std::string>> body(const store::Store& store,
+                                                       const core::MessageId& id);
+  static core::Status envelopes(const store::Store& store, const core::MessageId& id,
+                                const std::function<void(uint32_t, const Envelope&)>& fn);
+
+ private:
+  explicit Spool(store::Store& store, uint64_t count);
+  store::Store& store_;
+  std::atomic<uint64_t> count_;
+};
+
+}  // namespace mta::queue
