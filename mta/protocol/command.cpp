@@ -36,31 +36,8 @@ constexpr std::array<VerbName, 14> kVerbs{{
 
 // RFC 5322 3.2.3 atext.
 bool is_atext(char c) {
-  if (ascii::is_alnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '/':
-    case '=':
-    case '?':
-    case '^':
-    case '_':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+  return ascii::is_alnum(c) ||
+         std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
 bool is_printable(char c) {
