@@ -82,6 +82,16 @@ std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission s
   p.message.protocol = std::move(sub.protocol);
   p.message.size = body.size();
   p.message.eight_bit = sub.eight_bit;
+  size_t header_bytes = 0;
+  for (auto& f : protocol::header_fields(body)) {
+    std::string value = f.value();
+    header_bytes += f.name.size() + value.size();
+    if (header_bytes > queue::kMaxHeaderBytes) {
+      p.message.headers_truncated = true;
+      break;
+    }
+    p.message.headers.emplace_back(std::string(f.name), std::move(value));
+  }
   p.body = std::move(body);
   return p;
 }

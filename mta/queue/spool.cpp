@@ -1,5 +1,7 @@
 #include "mta/queue/spool.hpp"
 
+#include <algorithm>
+
 #include "mta/metrics/metrics.hpp"
 #include "mta/queue/codec.hpp"
 #include "mta/store/store.hpp"
@@ -16,21 +18,52 @@ metrics::Gauge& spool_gauge() {
   return g;
 }
 
+}  // namespace
+
 std::string envelope_key(const core::MessageId& id, uint32_t rcpt) {
   std::string k(id.key());
   store::put_u32(k, rcpt);
   return k;
 }
 
-std::string schedule_key(int64_t due_ms, const core::MessageId& id, uint32_t rcpt) {
-  std::string k;
-  store::put_u64(k, static_cast<uint64_t>(due_ms));
+std::string schedule_key(char cls, int64_t due_ms, const core::MessageId& id, uint32_t rcpt) {
+  std::string k(1, cls);
+  store::put_u64(k, static_cast<uint64_t>(std::max<int64_t>(due_ms, 0)));
   k.append(id.key());
   store::put_u32(k, rcpt);
   return k;
 }
 
-}  // namespace
+std::pair<std::string, std::string> id_range(const core::MessageId& id) {
+  std::string from(id.key()), to(id.key());
+  // The smallest key after every key starting with id.
+  for (int i = static_cast<int>(to.size()) - 1; i >= 0; --i) {
+    if (static_cast<uint8_t>(to[i]) != 0xff) {
+      to[i] = static_cast<char>(static_cast<uint8_t>(to[i]) + 1);
+      to.resize(i + 1);
+      return {from, to};
+    }
+  }
+  return {from, std::string()};
+}
+
+std::string encode(const ScheduleEntry& e) {
+  Writer w;
+  w.u8(1);
+  w.str(e.recipient);
+  w.varint(e.attempts);
+  return w.take();
+}
+
+std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes) {
+  Reader r(bytes);
+  if (r.u8() != 1) return std::nullopt;
+  ScheduleEntry e;
+  e.recipient = r.str();
+  e.attempts = static_cast<uint32_t>(r.varint());
+  if (!r.ok()) return std::nullopt;
+  return e;
+}
 
 const char* to_string(EnvelopeState s) {
   switch (s) {
@@ -60,6 +93,12 @@ std::string encode(const Message& m) {
   w.str(m.protocol);
   w.varint(m.size);
   w.u8(m.eight_bit ? 1 : 0);
+  w.varint(m.headers.size());
+  for (auto& [k, v] : m.headers) {
+    w.str(k);
+    w.str(v);
+  }
+  w.u8(m.headers_truncated ? 1 : 0);
   return w.take();
 }
 
@@ -86,7 +125,14 @@ std::optional<Message> decode_message(std::string_view id_key, std::string_view 
   m.protocol = r.str();
   m.size = r.varint();
   m.eight_bit = r.u8() != 0;
-  if (!r.ok()) return std::nullopt;
+  n = r.varint();
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    auto k = r.str();
+    auto v = r.str();
+    m.headers.emplace_back(std::move(k), std::move(v));
+  }
+  m.headers_truncated = r.u8() != 0;
+  if (!r.ok() || !r.at_end()) return std::nullopt;
   return m;
 }
 
@@ -134,16 +180,22 @@ void Spool::accept(Message message, std::string body, Done done) {
     e.recipient = message.recipients[i];
     e.next_attempt_ms = message.received_ms;
     b.put(store::Cf::kEnvelopes, envelope_key(message.id, i), encode(e));
-    b.put(store::Cf::kSchedule, schedule_key(message.received_ms, message.id, i), {});
+    b.put(store::Cf::kSchedule, schedule_key(kClassNew, message.received_ms, message.id, i),
+          encode(ScheduleEntry{message.recipients[i], 0}));
   }
   message.size = body.size();
   b.put(store::Cf::kMessages, id_key, encode(message));
   b.put(store::Cf::kBodies, std::move(id_key), std::move(body));
-  store_.commit(std::move(b), [this, done = std::move(done)](core::Status s) {
-    if (s.ok()) spool_gauge().set(static_cast<double>(++count_));
+  auto shared = std::make_shared<const Message>(std::move(message));
+  store_.commit(std::move(b), [this, shared, done = std::move(done)](core::Status s) {
+    bool ok = s.ok();
+    if (ok) spool_gauge().set(static_cast<double>(++count_));
     done(std::move(s));
+    if (ok && on_accepted_) on_accepted_(shared);
   });
 }
+
+void Spool::message_removed() { spool_gauge().set(static_cast<double>(--count_)); }
 
 core::Status Spool::list(const store::Store& store,
                          const std::function<bool(const Message&)>& fn) {
@@ -178,15 +230,7 @@ core::Result<std::optional<std::string>> Spool::body(const store::Store& store,
 
 core::Status Spool::envelopes(const store::Store& store, const core::MessageId& id,
                               const std::function<void(uint32_t, const Envelope&)>& fn) {
-  std::string from(id.key()), to(id.key());
-  // The next id after this one bounds the range.
-  for (int i = static_cast<int>(to.size()) - 1; i >= 0; --i) {
-    if (static_cast<uint8_t>(to[i]) != 0xff) {
-      to[i] = static_cast<char>(static_cast<uint8_t>(to[i]) + 1);
-      to.resize(i + 1);
-      break;
-    }
-  }
+  auto [from, to] = id_range(id);
   bool corrupt = false;
   auto s = store.scan(store::Cf::kEnvelopes, from, to, [&](std::string_view k, std::string_view v) {
     auto e = decode_envelope(v);

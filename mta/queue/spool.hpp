@@ -11,7 +11,9 @@
 //   messages  : id(16)                    -> MessageRecord
 //   bodies    : id(16)                    -> message bytes as they will be sent
 //   envelopes : id(16) rcpt(u32)          -> EnvelopeRecord
-//   schedule  : due_ms(u64) id(16) rcpt(u32) -> ""      (due index)
+//   schedule  : class(1) due_ms(u64) id(16) rcpt(u32) -> ScheduleEntry
+// class 'n' holds first attempts, 'r' retries, so the scheduler can take
+// turns between them (scheduler.hpp).
 #pragma once
 
 #include <atomic>
@@ -44,7 +46,13 @@ struct Message {
   std::string protocol;  // "smtp" | "http"
   uint64_t size = 0;     // body bytes
   bool eight_bit = false;
+  // The header fields of the stored message (name, unfolded value), up to
+  // kMaxHeaderBytes, for events (SES's mail.headers / commonHeaders).
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool headers_truncated = false;
 };
+
+inline constexpr size_t kMaxHeaderBytes = 10 * 1024;
 
 enum class EnvelopeState : uint8_t { kQueued = 0, kDelivered, kBounced, kExpired };
 const char* to_string(EnvelopeState s);
@@ -62,6 +70,22 @@ std::optional<Message> decode_message(std::string_view id_key, std::string_view 
 std::string encode(const Envelope& e);
 std::optional<Envelope> decode_envelope(std::string_view bytes);
 
+// The due index's value: enough to form a delivery job without reading the
+// envelope.
+struct ScheduleEntry {
+  std::string recipient;
+  uint32_t attempts = 0;
+};
+std::string encode(const ScheduleEntry& e);
+std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes);
+
+inline constexpr char kClassNew = 'n';
+inline constexpr char kClassRetry = 'r';
+std::string schedule_key(char cls, int64_t due_ms, const core::MessageId& id, uint32_t rcpt);
+std::string envelope_key(const core::MessageId& id, uint32_t rcpt);
+// [from, to) of every key of `id` in an id-prefixed column family.
+std::pair<std::string, std::string> id_range(const core::MessageId& id);
+
 class Spool final {
  public:
   using Done = std::function<void(core::Status)>;
@@ -70,7 +94,14 @@ class Spool final {
   static core::Result<std::unique_ptr<Spool>> open(store::Store& store);
 
   // Durably stores a new message; `done` runs on the store's commit thread.
+  // After a successful commit, the on_accepted hook (if set) gets the
+  // message first, so the scheduler can start delivering it without reading
+  // it back.
   void accept(Message message, std::string body, Done done);
+  using AcceptedHook = std::function<void(std::shared_ptr<const Message>)>;
+  void set_accepted_hook(AcceptedHook hook) { on_accepted_ = std::move(hook); }
+  // The scheduler reports messages it finished (deleted from the spool).
+  void message_removed();
 
   uint64_t message_count() const { return count_.load(); }
 
@@ -88,6 +119,7 @@ class Spool final {
   explicit Spool(store::Store& store, uint64_t count);
   store::Store& store_;
   std::atomic<uint64_t> count_;
+  AcceptedHook on_accepted_;
 };
 
 }  // namespace mta::queue

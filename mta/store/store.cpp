@@ -27,6 +27,7 @@ const char* to_string(Cf cf) {
     case Cf::kSchedule: return "schedule";
     case Cf::kEvents: return "events";
     case Cf::kMeta: return "meta";
+    case Cf::kSuppression: return "suppression";
   }
   return "?";
 }
@@ -99,6 +100,7 @@ struct Store::Impl {
   struct Pending {
     Batch batch;
     Done done;
+    bool sync;
   };
   std::mutex mu;
   std::condition_variable cv;
@@ -131,6 +133,8 @@ struct Store::Impl {
         }
       }
       rocksdb::WriteBatch wb;
+      bool sync = false;
+      for (auto& p : group) sync = sync || p.sync;
       for (auto& p : group)
         for (auto& op : p.batch.ops_) {
           if (op.del)
@@ -138,7 +142,7 @@ struct Store::Impl {
           else
             wb.Put(cf(op.cf), slice(op.key), slice(op.value));
         }
-      core::Status status = write(wb);
+      core::Status status = write(wb, sync);
       for (auto& p : group)
         if (p.done) p.done(status);
       group_size.observe(static_cast<double>(group.size()));
@@ -146,7 +150,7 @@ struct Store::Impl {
     }
   }
 
-  core::Status write(rocksdb::WriteBatch& wb) {
+  core::Status write(rocksdb::WriteBatch& wb, bool sync) {
     if (last_failed) {
       // The previous write left RocksDB in its background-error state; try
       // to leave it (works once the disk has room again).
@@ -159,11 +163,12 @@ struct Store::Impl {
       last_failed = false;
     }
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = sync;
     auto start = std::chrono::steady_clock::now();
     rocksdb::Status s = db->Write(wo, &wb);
-    commit_seconds.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (sync)
+      commit_seconds.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!s.ok()) {
       last_failed = true;
       commit_errors.inc();
@@ -239,14 +244,14 @@ Store::~Store() {
   }
 }
 
-void Store::commit(Batch batch, Done done) {
+void Store::commit(Batch batch, Done done, bool sync) {
   if (impl_->read_only) {
     if (done) done(core::make_error("spool is open read-only"));
     return;
   }
   {
     std::lock_guard lock(impl_->mu);
-    impl_->queue.push_back({std::move(batch), std::move(done)});
+    impl_->queue.push_back({std::move(batch), std::move(done), sync});
   }
   impl_->cv.notify_one();
 }

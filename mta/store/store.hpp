@@ -3,7 +3,7 @@
 //
 // Column families hold messages (metadata), bodies (large values, kept in
 // blob files), envelopes (one per recipient), the schedule (due index),
-// events (outbox) and meta. A Batch is one logical change across column
+// events (outbox), meta and the suppression list. A Batch is one logical change across column
 // families; commit() applies it atomically and durably (synced WAL).
 //
 // Group commit: commits are queued to one commit thread, which folds every
@@ -29,8 +29,16 @@
 
 namespace mta::store {
 
-enum class Cf : uint8_t { kMessages, kBodies, kEnvelopes, kSchedule, kEvents, kMeta };
-inline constexpr int kCfCount = 6;
+enum class Cf : uint8_t {
+  kMessages,
+  kBodies,
+  kEnvelopes,
+  kSchedule,
+  kEvents,
+  kMeta,
+  kSuppression,
+};
+inline constexpr int kCfCount = 7;
 const char* to_string(Cf cf);
 
 class Batch {
@@ -66,8 +74,11 @@ class Store final {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Asynchronous durable commit; `done` runs on the commit thread.
-  void commit(Batch batch, Done done);
+  // Asynchronous commit; `done` runs on the commit thread. With sync (the
+  // default) the batch is on disk when `done` runs. Without it, it is in the
+  // OS's page cache: it survives the process being killed, not a power
+  // loss. Delivery outcomes use that: losing one only causes a retry.
+  void commit(Batch batch, Done done, bool sync = true);
   // Blocking commit for tools and tests.
   core::Status commit_sync(Batch batch);
 

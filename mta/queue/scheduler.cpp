@@ -1,0 +1,498 @@
+#include "mta/queue/scheduler.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mta/metrics/metrics.hpp"
+#include "mta/protocol/command.hpp"
+#include "mta/queue/codec.hpp"
+#include "mta/store/store.hpp"
+
+namespace mta::queue {
+namespace {
+
+constexpr size_t kScheduleKeySize = 1 + 8 + 16 + 4;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+double jitter_factor(double jitter) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> d(1.0 - jitter, 1.0 + jitter);
+  return d(rng);
+}
+
+metrics::Gauge& active_gauge() {
+  static metrics::Gauge g =
+      metrics::gauge("mta_queue_active", "Envelopes handed to delivery and not yet finished");
+  return g;
+}
+
+}  // namespace
+
+const char* to_string(Fate f) {
+  switch (f) {
+    case Fate::kDelivered: return "delivered";
+    case Fate::kDeferred: return "deferred";
+    case Fate::kBounced: return "bounced";
+    case Fate::kPostponed: return "postponed";
+  }
+  return "?";
+}
+
+struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
+  Impl(store::Store& store, Spool& spool, const core::Clock& clock, SchedulerOptions opts)
+      : store(store), spool(spool), clock(clock), opts(std::move(opts)) {}
+
+  store::Store& store;
+  Spool& spool;
+  const core::Clock& clock;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  SchedulerOptions opts;
+  std::function<void(Job)> dispatch;
+  EventHook hook;
+
+  // Everything below is guarded by mu.
+  std::unordered_set<std::string> in_flight;  // schedule keys
+  struct Live {
+    std::shared_ptr<const Message> message;
+    int nonfinal = 0;  // envelopes not yet delivered, bounced or expired
+    int refs = 0;      // jobs of this message not yet committed
+    bool poisoned = false;  // a commit failed: never conclude the message is done
+  };
+  std::unordered_map<std::string, Live> live;  // by id key
+  size_t active = 0;
+  bool backlog = true;  // due entries may wait in the index: scan before admitting
+  bool stopping = false;
+  bool woken = false;
+  int turn = 0;
+  std::thread thread;
+
+  // Marks a schedule key in flight; false if it already is.
+  bool claim(const std::string& key) { return in_flight.insert(key).second; }
+
+  void fill_suppression(Job::Rcpt& r) {
+    auto s = find_suppression(store, r.address);
+    if (s && s->has_value()) {
+      r.suppressed = true;
+      r.suppression_reason = (*s)->reason;
+    }
+  }
+
+  // ---- admission of fresh mail ---------------------------------------------
+
+  void admit(std::shared_ptr<const Message> msg) {
+    std::map<std::string, Job> jobs;
+    for (uint32_t i = 0; i < msg->recipients.size(); ++i) {
+      Job::Rcpt r;
+      r.index = i;
+      r.address = msg->recipients[i];
+      r.schedule_key = schedule_key(kClassNew, msg->received_ms, msg->id, i);
+      fill_suppression(r);
+      auto domain = protocol::domain_of(r.address);
+      auto& job = jobs[domain];
+      job.domain = domain;
+      job.message = msg;
+      job.rcpts.push_back(std::move(r));
+    }
+    {
+      std::lock_guard lock(mu);
+      size_t n = msg->recipients.size();
+      if (stopping || backlog || active + n > opts.max_active) {
+        backlog = true;  // the scan will find it in the index, in its turn
+        return;
+      }
+      for (auto& [_, job] : jobs)
+        for (auto& r : job.rcpts) claim(r.schedule_key);
+      auto& l = live[std::string(msg->id.key())];
+      l.message = msg;
+      l.nonfinal = static_cast<int>(n);
+      l.refs += static_cast<int>(jobs.size());
+      active += n;
+      active_gauge().set(static_cast<double>(active));
+    }
+    for (auto& [_, job] : jobs) dispatch(std::move(job));
+  }
+
+  // ---- the scan ------------------------------------------------------------
+
+  // Loads what a job needs about its message, registering one more job ref.
+  // nullptr when the message is gone (an orphaned schedule entry).
+  std::shared_ptr<const Message> attach(const core::MessageId& id, int jobs) {
+    std::string key(id.key());
+    {
+      std::lock_guard lock(mu);
+      auto it = live.find(key);
+      if (it != live.end()) {
+        it->second.refs += jobs;
+        return it->second.message;
+      }
+    }
+    auto found = Spool::find(store, id);
+    if (!found || !found->has_value()) return nullptr;
+    int nonfinal = 0;
+    auto st = Spool::envelopes(store, id, [&](uint32_t, const Envelope& e) {
+      if (e.state == EnvelopeState::kQueued) ++nonfinal;
+    });
+    if (!st.ok()) return nullptr;
+    auto msg = std::make_shared<const Message>(std::move(**found));
+    std::lock_guard lock(mu);
+    auto& l = live[key];
+    if (!l.message) {
+      l.message = msg;
+      l.nonfinal = nonfinal;
+    }
+    l.refs += jobs;
+    return l.message;
+  }
+
+  // Takes up to `limit` due envelopes of one class; sets `exhausted` when
+  // the class had no more due entries.
+  std::vector<Job> scan_class(char cls, size_t limit, int64_t now, bool& exhausted) {
+    std::vector<Job> out;
+    std::string from(1, cls);
+    std::string to(1, cls);
+    store::put_u64(to, static_cast<uint64_t>(now + 1));
+    size_t taken = 0;
+    exhausted = true;
+
+    core::MessageId cur{};
+    bool have_cur = false;
+    std::map<std::string, Job> group;
+    std::vector<std::string> orphans;
+
+    auto flush = [&] {
+      if (!have_cur || group.empty()) return;
+      auto msg = attach(cur, static_cast<int>(group.size()));
+      if (!msg) {
+        std::lock_guard lock(mu);
+        for (auto& [_, job] : group)
+          for (auto& r : job.rcpts) {
+            in_flight.erase(r.schedule_key);
+            orphans.push_back(r.schedule_key);
+            --active;
+          }
+      } else {
+        for (auto& [_, job] : group) {
+          job.message = msg;
+          out.push_back(std::move(job));
+        }
+      }
+      group.clear();
+    };
+
+    auto st = store.scan(store::Cf::kSchedule, from, to, [&](std::string_view k,
+                                                            std::string_view v) {
+      if (taken >= limit) {
+        exhausted = false;
+        return false;
+      }
+      if (k.size() != kScheduleKeySize) {
+        orphans.emplace_back(k);
+        return true;
+      }
+      std::string key(k);
+      auto entry = decode_schedule_entry(v);
+      auto id = core::MessageId::from_key(k.substr(9, 16));
+      if (!entry || !id) {
+        orphans.push_back(key);
+        return true;
+      }
+      {
+        std::lock_guard lock(mu);
+        if (!claim(key)) return true;  // in flight
+        ++active;
+      }
+      if (!have_cur || !(cur == *id)) {
+        flush();
+        cur = *id;
+        have_cur = true;
+      }
+      Job::Rcpt r;
+      r.index = store::get_u32(k.substr(25, 4));
+      r.address = std::move(entry->recipient);
+      r.attempts = entry->attempts;
+      r.schedule_key = std::move(key);
+      fill_suppression(r);
+      auto domain = protocol::domain_of(r.address);
+      auto& job = group[domain];
+      job.domain = domain;
+      job.rcpts.push_back(std::move(r));
+      ++taken;
+      return true;
+    });
+    flush();
+    if (!st.ok()) spdlog::error("queue=scheduler event=scan_failed error=\"{}\"", st.error().message);
+    if (!orphans.empty()) {
+      spdlog::warn("queue=scheduler event=orphans_removed count={}", orphans.size());
+      store::Batch b;
+      for (auto& k : orphans) b.del(store::Cf::kSchedule, k);
+      store.commit(std::move(b), nullptr, false);
+    }
+    return out;
+  }
+
+  void run() {
+    for (;;) {
+      size_t budget;
+      {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping || woken; });
+        woken = false;
+        if (stopping) return;
+        budget = opts.max_active > active ? opts.max_active - active : 0;
+        // Refill in chunks: scanning for a handful of free slots costs more
+        // than it brings.
+        if (budget < std::min<size_t>(256, std::max<size_t>(1, opts.max_active / 4))) continue;
+      }
+      int64_t now = clock.now_ms();
+      char first = turn ? kClassRetry : kClassNew;
+      char second = turn ? kClassNew : kClassRetry;
+      turn ^= 1;
+      bool ex1 = true, ex2 = true, ex3 = true;
+      auto jobs = scan_class(first, (budget + 1) / 2, now, ex1);
+      size_t got = 0;
+      for (auto& j : jobs) got += j.rcpts.size();
+      auto more = scan_class(second, budget - got, now, ex2);
+      for (auto& j : more) got += j.rcpts.size();
+      std::move(more.begin(), more.end(), std::back_inserter(jobs));
+      if (got < budget && !ex1) {
+        auto rest = scan_class(first, budget - got, now, ex3);
+        std::move(rest.begin(), rest.end(), std::back_inserter(jobs));
+      }
+      bool new_exhausted = (first == kClassNew) ? (ex1 && ex3) : ex2;
+      {
+        std::lock_guard lock(mu);
+        if (new_exhausted) backlog = false;
+        active_gauge().set(static_cast<double>(active));
+      }
+      if (!jobs.empty())
+        spdlog::debug("queue=scheduler event=scan jobs={} budget={}", jobs.size(), budget);
+      for (auto& j : jobs) dispatch(std::move(j));
+    }
+  }
+
+  // ---- outcomes ------------------------------------------------------------
+
+  void complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done) {
+    MTA_ASSERT(outcomes.size() == job.rcpts.size());
+    const int64_t now = clock.now_ms();
+    const Message& msg = *job.message;
+    std::string id_key(msg.id.key());
+    store::Batch b;
+    std::vector<std::string> keys;
+    bool finished = false;
+    RetryPolicy retry;
+    {
+      std::lock_guard lock(mu);
+      retry = opts.retry;
+    }
+    std::unique_lock lock(mu);
+    auto it = live.find(id_key);
+    if (it == live.end()) MTA_PANIC("complete() for a message that is not active");
+    Live& l = it->second;
+    for (size_t i = 0; i < job.rcpts.size(); ++i) {
+      const auto& r = job.rcpts[i];
+      const auto& o = outcomes[i];
+      b.del(store::Cf::kSchedule, r.schedule_key);
+      keys.push_back(r.schedule_key);
+      Envelope e;
+      e.recipient = r.address;
+      e.attempts = r.attempts;
+      e.last_reply = o.reply;
+      int64_t next = 0;
+      switch (o.fate) {
+        case Fate::kDelivered:
+          e.state = EnvelopeState::kDelivered;
+          ++e.attempts;
+          --l.nonfinal;
+          break;
+        case Fate::kBounced:
+          e.state = EnvelopeState::kBounced;
+          if (!r.suppressed) ++e.attempts;
+          --l.nonfinal;
+          if (o.suppress && !r.suppressed)
+            put_suppression(b, {lower(r.address), "BOUNCE", now, msg.id.hex(), o.reply});
+          break;
+        case Fate::kDeferred: {
+          ++e.attempts;
+          auto wait = interval(retry, e.attempts);
+          next = now + static_cast<int64_t>(static_cast<double>(wait.count()) *
+                                            jitter_factor(retry.jitter));
+          if (now - msg.received_ms >= retry.max_age.count()) {
+            e.state = EnvelopeState::kExpired;
+            --l.nonfinal;
+            next = 0;
+          } else {
+            e.state = EnvelopeState::kQueued;
+            b.put(store::Cf::kSchedule, schedule_key(kClassRetry, next, msg.id, r.index),
+                  encode(ScheduleEntry{r.address, e.attempts}));
+          }
+          break;
+        }
+        case Fate::kPostponed: {
+          e.state = EnvelopeState::kQueued;
+          next = now + o.delay.count();
+          char cls = r.attempts == 0 ? kClassNew : kClassRetry;
+          b.put(store::Cf::kSchedule, schedule_key(cls, next, msg.id, r.index),
+                encode(ScheduleEntry{r.address, r.attempts}));
+          break;
+        }
+      }
+      e.next_attempt_ms = next;
+      b.put(store::Cf::kEnvelopes, envelope_key(msg.id, r.index), encode(e));
+      if (hook) hook(Decision{job, r, o, e.state, e.attempts, next, now}, b);
+    }
+    if (l.nonfinal <= 0 && !l.poisoned) {
+      finished = true;
+      b.del(store::Cf::kMessages, id_key);
+      b.del(store::Cf::kBodies, id_key);
+      for (uint32_t i = 0; i < msg.recipients.size(); ++i)
+        b.del(store::Cf::kEnvelopes, envelope_key(msg.id, i));
+    }
+    lock.unlock();
+
+    size_t n = job.rcpts.size();
+    auto self = shared_from_this();
+    store.commit(
+        std::move(b),
+        [self, keys = std::move(keys), id_key, n, finished, done = std::move(done)](core::Status s) {
+          {
+            std::lock_guard lock(self->mu);
+            for (auto& k : keys) self->in_flight.erase(k);
+            self->active -= n;
+            active_gauge().set(static_cast<double>(self->active));
+            auto it = self->live.find(id_key);
+            if (it != self->live.end()) {
+              if (!s.ok()) it->second.poisoned = true;
+              if (--it->second.refs <= 0) self->live.erase(it);
+            }
+            self->woken = true;
+          }
+          self->cv.notify_one();
+          if (!s.ok())
+            spdlog::error("queue=scheduler event=outcome_not_recorded error=\"{}\" (will retry)",
+                          s.error().message);
+          else if (finished)
+            self->spool.message_removed();
+          if (done) done();
+        },
+        /*sync=*/false);
+  }
+};
+
+Scheduler::Scheduler(store::Store& store, Spool& spool, const core::Clock& clock,
+                     SchedulerOptions opts)
+    : impl_(std::make_shared<Impl>(store, spool, clock, std::move(opts))) {}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start(std::function<void(Job)> dispatch, EventHook hook) {
+  impl_->dispatch = std::move(dispatch);
+  impl_->hook = std::move(hook);
+  auto* p = impl_.get();
+  impl_->thread = std::thread([p] { p->run(); });
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Scheduler::admit(std::shared_ptr<const Message> message) {
+  if (!impl_->dispatch) return;
+  impl_->admit(std::move(message));
+}
+
+void Scheduler::complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done) {
+  impl_->complete(std::move(job), std::move(outcomes), std::move(done));
+}
+
+void Scheduler::set_retry(RetryPolicy retry) {
+  std::lock_guard lock(impl_->mu);
+  impl_->opts.retry = std::move(retry);
+}
+
+size_t Scheduler::active() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->active;
+}
+
+std::chrono::milliseconds Scheduler::interval(const RetryPolicy& p, uint32_t attempts) {
+  if (p.intervals.empty()) return std::chrono::minutes(5);
+  size_t i = attempts == 0 ? 0 : std::min<size_t>(attempts - 1, p.intervals.size() - 1);
+  return p.intervals[i];
+}
+
+// ---- suppression list --------------------------------------------------------
+
+std::string encode(const SuppressionEntry& e) {
+  Writer w;
+  w.u8(1);
+  w.str(e.reason);
+  w.svarint(e.created_ms);
+  w.str(e.message_id);
+  w.str(e.detail);
+  return w.take();
+}
+
+std::optional<SuppressionEntry> decode_suppression(std::string_view key, std::string_view bytes) {
+  Reader r(bytes);
+  if (r.u8() != 1) return std::nullopt;
+  SuppressionEntry e;
+  e.address = std::string(key);
+  e.reason = r.str();
+  e.created_ms = r.svarint();
+  e.message_id = r.str();
+  e.detail = r.str();
+  if (!r.ok()) return std::nullopt;
+  return e;
+}
+
+void put_suppression(store::Batch& b, const SuppressionEntry& e) {
+  b.put(store::Cf::kSuppression, lower(e.address), encode(e));
+}
+
+void delete_suppression(store::Batch& b, std::string_view address) {
+  b.del(store::Cf::kSuppression, lower(address));
+}
+
+core::Result<std::optional<SuppressionEntry>> find_suppression(const store::Store& s,
+                                                               std::string_view address) {
+  std::string key = lower(address);
+  auto v = s.get(store::Cf::kSuppression, key);
+  if (!v) return v.error();
+  if (!v->has_value()) return std::optional<SuppressionEntry>();
+  auto e = decode_suppression(key, **v);
+  if (!e) return core::make_error("undecodable suppression entry for " + key);
+  return e;
+}
+
+core::Status list_suppressions(const store::Store& s,
+                               const std::function<bool(const SuppressionEntry&)>& fn) {
+  return s.scan(store::Cf::kSuppression, {}, {}, [&](std::string_view k, std::string_view v) {
+    auto e = decode_suppression(k, v);
+    if (!e) return true;
+    return fn(*e);
+  });
+}
+
+}  // namespace mta::queue

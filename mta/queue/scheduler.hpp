@@ -1,0 +1,147 @@
+// Scheduler: decides which envelopes are attempted now. Part of the queue
+// module, the sole owner of envelope state: delivery only reports outcomes
+// back through complete().
+//
+// Design (after Postfix's qmgr and KumoMTA's scheduled/ready queues):
+//  - The due index (schedule column family) has two classes, 'n' for first
+//    attempts and 'r' for retries. Scans take turns between them, so a
+//    backlog of retries cannot starve fresh mail, nor the reverse.
+//  - The active set is bounded (max_active envelopes): a million deferred
+//    messages stay on disk, not in memory.
+//  - Fresh mail normally skips the index: Spool hands each accepted message
+//    to admit() while there is room, and it is dispatched at once. The index
+//    is scanned when there is a backlog (the active set was full), for due
+//    retries, and at start-up.
+//  - Schedule entries stay on disk while their envelope is in flight (they
+//    are skipped through an in-memory set), so a crash simply makes them
+//    due again: recovery is the ordinary scan.
+//  - complete() writes every consequence of one attempt in one batch:
+//    envelope states, the next due entry, suppression entries, events (via
+//    the caller's hook, so the queue needs no knowledge of event formats)
+//    and, once every envelope is final, the deletion of the message.
+//
+// Threads: one scheduler thread does the scans (RocksDB reads stay off the
+// I/O threads) and calls `dispatch`; complete() may be called from any
+// thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mta/core/clock.hpp"
+#include "mta/queue/spool.hpp"
+
+namespace mta::store {
+class Batch;
+class Store;
+}  // namespace mta::store
+
+namespace mta::queue {
+
+struct RetryPolicy {
+  std::vector<std::chrono::milliseconds> intervals{
+      std::chrono::minutes(1),  std::chrono::minutes(5), std::chrono::minutes(15),
+      std::chrono::minutes(30), std::chrono::hours(1),   std::chrono::hours(2),
+      std::chrono::hours(4)};  // the last one repeats
+  std::chrono::milliseconds max_age = std::chrono::hours(72);
+  double jitter = 0.1;  // +-10% so retries of one burst spread out
+};
+
+struct SchedulerOptions {
+  size_t max_active = 20000;  // envelopes in memory at once
+  RetryPolicy retry;
+};
+
+// One delivery attempt: the recipients of one message at one domain.
+struct Job {
+  std::shared_ptr<const Message> message;
+  std::string domain;  // lowercased
+  struct Rcpt {
+    uint32_t index = 0;
+    std::string address;
+    uint32_t attempts = 0;  // before this one
+    bool suppressed = false;
+    std::string suppression_reason;
+    std::string schedule_key;
+  };
+  std::vector<Rcpt> rcpts;
+};
+
+enum class Fate {
+  kDelivered,
+  kDeferred,   // temporary failure: retried per RetryPolicy, expired after max_age
+  kBounced,    // permanent failure
+  kPostponed,  // not attempted (no capacity): due again after `delay`, no attempt counted
+};
+const char* to_string(Fate f);
+
+struct Outcome {
+  Fate fate = Fate::kDeferred;
+  std::string reply;        // the whole reply or a description of the failure
+  bool suppress = false;    // kBounced: add the address to the suppression list
+  std::chrono::milliseconds delay{0};  // kPostponed: when to try again
+};
+
+// What complete() decided for one recipient; handed to the event hook.
+struct Decision {
+  const Job& job;
+  const Job::Rcpt& rcpt;
+  const Outcome& outcome;
+  EnvelopeState state;      // kQueued (will retry), kDelivered, kBounced, kExpired
+  uint32_t attempts;        // including this one
+  int64_t next_attempt_ms;  // kQueued only
+  int64_t now_ms;
+};
+using EventHook = std::function<void(const Decision&, store::Batch&)>;
+
+class Scheduler final {
+ public:
+  Scheduler(store::Store& store, Spool& spool, const core::Clock& clock, SchedulerOptions opts);
+  ~Scheduler();
+
+  // Starts the scheduler thread. `dispatch` receives every job; it must be
+  // quick (post it somewhere) and is called from the scheduler thread or
+  // the store's commit thread.
+  void start(std::function<void(Job)> dispatch, EventHook hook);
+  void stop();
+
+  // A freshly accepted message (Spool's accepted hook).
+  void admit(std::shared_ptr<const Message> message);
+  // Records the outcome of a job: outcomes[i] belongs to job.rcpts[i].
+  // `done` runs after the batch is committed (on the commit thread).
+  void complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done = {});
+
+  void set_retry(RetryPolicy retry);
+  size_t active() const;
+  // Time of the next retry that is due for `attempts` failures, without
+  // jitter (exposed for tests).
+  static std::chrono::milliseconds interval(const RetryPolicy& p, uint32_t attempts);
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Suppression list: addresses that are not sent to. Keys are lowercased.
+struct SuppressionEntry {
+  std::string address;
+  std::string reason;  // "BOUNCE" | "COMPLAINT" | "MANUAL"
+  int64_t created_ms = 0;
+  std::string message_id;  // what caused it, if anything
+  std::string detail;      // e.g. the bounce reply
+};
+std::string encode(const SuppressionEntry& e);
+std::optional<SuppressionEntry> decode_suppression(std::string_view key, std::string_view bytes);
+void put_suppression(store::Batch& b, const SuppressionEntry& e);
+void delete_suppression(store::Batch& b, std::string_view address);
+core::Result<std::optional<SuppressionEntry>> find_suppression(const store::Store& s,
+                                                               std::string_view address);
+core::Status list_suppressions(const store::Store& s,
+                               const std::function<bool(const SuppressionEntry&)>& fn);
+
+}  // namespace mta::queue
