@@ -107,7 +107,12 @@ received() {
 }
 
 echo "mta $MTA_BIN pid $mta_pid, spool $dir/spool ($(df -h --output=source,fstype "$dir" | tail -1 | xargs))"
-echo "size=$SIZE bytes, smtp-source $( [ "$PERSIST" = 0 ] && echo 'one connection per message' || echo '-d (persistent)' )"
+case $PERSIST in
+  0) mode_text="one connection per message" ;;
+  both) mode_text="-d (persist) and one connection per message (per-msg)" ;;
+  *) mode_text="-d (persistent connections)" ;;
+esac
+echo "size=$SIZE bytes, smtp-source $mode_text"
 printf '%-10s %-8s %-8s %-10s %-10s %-10s\n' sessions conn msgs seconds msg/s accepted
 
 modes=$PERSIST

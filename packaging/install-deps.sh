@@ -11,13 +11,14 @@ build_pkgs=(
   libasio-dev libssl-dev openssl libc-ares-dev libyaml-cpp-dev librocksdb-dev
   prometheus-cpp-dev doctest-dev librestinio-dev libhttp-parser-dev libfmt-dev
   libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libsystemd-dev
+  libre2-dev
   ca-certificates
 )
 # Test peers: Postfix's smtp-sink/smtp-source, swaks, dnsmasq (the binary only,
 # no system service), the AWS SDK and systemd-analyze for the unit file check.
 test_pkgs=(
-  postfix swaks dnsmasq-base python3 python3-boto3 curl systemd time procps
-  iproute2
+  postfix swaks libnet-ssleay-perl libio-socket-ssl-perl dnsmasq-base python3
+  python3-boto3 curl systemd time procps iproute2
 )
 
 case "$what" in

@@ -43,6 +43,27 @@ const IpPool* Config::find_pool(std::string_view name) const {
   return nullptr;
 }
 
+const Route* Config::find_route(std::string_view domain) const {
+  const Route* wildcard = nullptr;
+  for (const auto& r : routes) {
+    if (r.domain == domain) return &r;
+    if (r.domain == "*") wildcard = &r;
+  }
+  return wildcard;
+}
+
+const char* to_string(TlsPolicy p) {
+  switch (p) {
+    case TlsPolicy::kOpportunistic:
+      return "opportunistic";
+    case TlsPolicy::kRequired:
+      return "required";
+    case TlsPolicy::kNone:
+      return "none";
+  }
+  return "?";
+}
+
 const SmtpUser* Config::find_user(std::string_view name) const {
   for (const auto& u : smtp.users)
     if (u.name == name) return &u;
@@ -341,7 +362,8 @@ class Parser final {
 
   void root(const Value& v) {
     Map m(v, {"hostname", "spool_dir", "log_level", "smtp", "http", "metrics", "ip_pools",
-              "configuration_sets", "default_configuration_set"});
+              "configuration_sets", "default_configuration_set", "routes", "dns", "retry",
+              "shaping", "delivery", "accounting"});
     auto hostname = m.get("hostname");
     c_.hostname = hostname ? host_name(*hostname) : local_host_name();
     c_.spool_dir = text(m.required("spool_dir"));
@@ -363,6 +385,16 @@ class Parser final {
     smtp(smtp_section);
     if (auto h = m.get("http")) http(*h);
     if (auto mm = m.get("metrics")) metrics(*mm);
+    if (auto r = m.get("routes"))
+      for (const auto& item : list(*r)) route(item);
+    if (auto d = m.get("dns")) dns(*d);
+    if (auto r = m.get("retry")) retry(*r);
+    if (auto sh = m.get("shaping")) shaping(*sh);
+    if (auto d = m.get("delivery")) delivery(*d);
+    if (auto a = m.get("accounting")) {
+      Map am(*a, {"path"});
+      if (auto p = am.get("path")) c_.accounting.path = text(*p);
+    }
   }
 
  private:
@@ -479,6 +511,111 @@ class Parser final {
             id.fail("an API key with id " + quote(k.id) + " is already defined");
         c_.http.api_keys.push_back(std::move(k));
       }
+  }
+
+  static TlsPolicy tls_policy(const Value& v) {
+    static constexpr const char* kNames[] = {"opportunistic", "required", "none"};
+    static constexpr TlsPolicy kValues[] = {TlsPolicy::kOpportunistic, TlsPolicy::kRequired,
+                                            TlsPolicy::kNone};
+    return kValues[choice(v, kNames)];
+  }
+
+  void route(const Value& v) {
+    Map m(v, {"domain", "hosts", "tls"});
+    Route r;
+    Value domain = m.required("domain");
+    r.domain = text(domain);
+    for (auto& ch : r.domain)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    for (const auto& other : c_.routes)
+      if (other.domain == r.domain)
+        domain.fail("a route for " + quote(r.domain) + " is already defined");
+    for (const auto& item : non_empty_list(m.required("hosts"), "host")) {
+      // "host", "host:port", "[v6]:port", "192.0.2.1:2525"
+      std::string t = text(item);
+      RouteHost h;
+      if (auto hp = core::HostPort::parse(t)) {
+        h.host = hp->host;
+        h.port = hp->port;
+      } else if (auto colon = t.rfind(':');
+                 colon != std::string::npos && t.find(':') == colon && t.front() != '[') {
+        h.host = t.substr(0, colon);
+        auto port = t.substr(colon + 1);
+        unsigned n = 0;
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+        if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || n == 0 ||
+            n > 65535)
+          item.expected("host or host:port with a port from 1 to 65535");
+      } else {
+        h.host = t;
+      }
+      if (h.host.empty()) item.expected("host or host:port");
+      if (h.host.find_first_of(" \t[]") != std::string::npos) item.expected("host or host:port");
+      r.hosts.push_back(std::move(h));
+    }
+    if (auto t = m.get("tls")) r.tls = tls_policy(*t);
+    c_.routes.push_back(std::move(r));
+  }
+
+  void dns(const Value& v) {
+    Map m(v, {"servers", "timeout", "attempts"});
+    if (auto s = m.get("servers"))
+      for (const auto& item : list(*s)) {
+        // A bare IP means port 53.
+        if (item.node.IsScalar())
+          if (auto ip = core::IpAddress::parse(item.node.Scalar())) {
+            c_.dns.servers.push_back({ip->to_string(), 53});
+            continue;
+          }
+        c_.dns.servers.push_back(host_port(item));
+      }
+    using std::chrono::milliseconds, std::chrono::seconds;
+    if (auto t = m.get("timeout")) c_.dns.timeout = duration(*t, milliseconds(100), seconds(60));
+    set_u32(m, "attempts", 1, 10, c_.dns.attempts);
+  }
+
+  void retry(const Value& v) {
+    Map m(v, {"intervals", "max_age"});
+    using std::chrono::hours, std::chrono::seconds;
+    if (auto iv = m.get("intervals")) {
+      c_.retry.intervals.clear();
+      for (const auto& item : non_empty_list(*iv, "interval"))
+        c_.retry.intervals.push_back(duration(item, seconds(1), hours(24 * 7)));
+    }
+    if (auto a = m.get("max_age")) c_.retry.max_age = duration(*a, seconds(1), hours(24 * 30));
+  }
+
+  void shaping(const Value& v) {
+    Map m(v, {"default"});
+    if (auto d = m.get("default")) {
+      Map dm(*d, {"max_connections", "max_messages_per_connection", "idle_timeout"});
+      set_u32(dm, "max_connections", 1, 10000, c_.shaping.max_connections);
+      set_u32(dm, "max_messages_per_connection", 1, 1000000,
+              c_.shaping.max_messages_per_connection);
+      using std::chrono::milliseconds, std::chrono::minutes;
+      if (auto t = dm.get("idle_timeout"))
+        c_.shaping.idle_timeout = duration(*t, milliseconds(0), minutes(10));
+    }
+  }
+
+  void delivery(const Value& v) {
+    Map m(v, {"max_active", "max_queued_per_destination", "tls", "timeouts"});
+    set_u32(m, "max_active", 100, 10000000, c_.delivery.max_active);
+    set_u32(m, "max_queued_per_destination", 10, 10000000, c_.delivery.max_queued_per_destination);
+    if (auto t = m.get("tls")) c_.delivery.tls = tls_policy(*t);
+    if (auto t = m.get("timeouts")) {
+      Map tm(*t, {"connect", "banner", "ehlo", "starttls", "mail", "rcpt", "data", "data_end"});
+      using std::chrono::milliseconds, std::chrono::hours;
+      auto& to = c_.delivery.timeouts;
+      struct {
+        const char* key;
+        Duration* out;
+      } fields[] = {{"connect", &to.connect}, {"banner", &to.banner},   {"ehlo", &to.ehlo},
+                    {"starttls", &to.starttls}, {"mail", &to.mail},   {"rcpt", &to.rcpt},
+                    {"data", &to.data},       {"data_end", &to.data_end}};
+      for (auto& f : fields)
+        if (auto d = tm.get(f.key)) *f.out = duration(*d, milliseconds(100), hours(1));
+    }
   }
 
   void metrics(const Value& v) {

@@ -60,7 +60,7 @@ struct Smtp {
   uint32_t max_command_line = 512;        // octets incl. CRLF (RFC 5321 4.5.3.1.4)
   uint32_t max_errors = 10;               // protocol errors before 421 and close
   Duration command_timeout = std::chrono::minutes(5);  // RFC 5321 4.5.3.2.7
-  Duration data_timeout = std::chrono::minutes(10);    // whole DATA phase
+  Duration data_timeout = std::chrono::minutes(10);    // whole DATA phase, from 354 to the dot
 };
 
 struct ApiKey {
@@ -96,6 +96,68 @@ struct ConfigurationSet {
   Priority priority = Priority::kNormal;
 };
 
+// How delivery uses STARTTLS: when offered (opportunistic), always
+// (required: no STARTTLS, no delivery), or never (none).
+enum class TlsPolicy { kOpportunistic, kRequired, kNone };
+const char* to_string(TlsPolicy p);
+
+struct RouteHost {
+  std::string host;  // IP address or host name
+  uint16_t port = 25;
+};
+
+// A static next hop instead of MX: for `domain` (exact, lowercase) or "*".
+struct Route {
+  std::string domain;
+  std::vector<RouteHost> hosts;  // tried in order
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
+};
+
+struct Dns {
+  std::vector<core::HostPort> servers;  // empty: /etc/resolv.conf
+  Duration timeout = std::chrono::seconds(5);  // per try
+  uint32_t attempts = 2;
+};
+
+struct Retry {
+  // Wait after the Nth temporary failure; the last one repeats.
+  std::vector<Duration> intervals = {
+      std::chrono::minutes(1),  std::chrono::minutes(5), std::chrono::minutes(15),
+      std::chrono::minutes(30), std::chrono::hours(1),   std::chrono::hours(2),
+      std::chrono::hours(4)};
+  Duration max_age = std::chrono::hours(72);  // then the envelope expires (bounces)
+};
+
+// Per destination limits (issue 4 makes them per sending IP and provider).
+struct Shaping {
+  uint32_t max_connections = 10;
+  uint32_t max_messages_per_connection = 100;
+  Duration idle_timeout = std::chrono::seconds(5);  // keep an idle connection this long
+};
+
+// Deadlines of the SMTP client, one per phase (RFC 5321 4.5.3.2).
+struct DeliveryTimeouts {
+  Duration connect = std::chrono::seconds(30);
+  Duration banner = std::chrono::minutes(5);
+  Duration ehlo = std::chrono::minutes(5);
+  Duration starttls = std::chrono::minutes(2);
+  Duration mail = std::chrono::minutes(5);
+  Duration rcpt = std::chrono::minutes(5);
+  Duration data = std::chrono::minutes(2);       // the 354
+  Duration data_end = std::chrono::minutes(10);  // the reply to the final dot
+};
+
+struct Delivery {
+  uint32_t max_active = 20000;  // envelopes being delivered at once (memory bound)
+  uint32_t max_queued_per_destination = 2000;  // beyond this, postponed to later
+  TlsPolicy tls = TlsPolicy::kOpportunistic;  // for MX deliveries (routes set their own)
+  DeliveryTimeouts timeouts;
+};
+
+struct Accounting {
+  std::string path;  // JSON lines, one per final outcome; empty: off
+};
+
 struct Config {
   std::string path;  // the file it came from
   std::string hostname;  // default: gethostname()
@@ -107,10 +169,18 @@ struct Config {
   std::vector<IpPool> ip_pools;
   std::vector<ConfigurationSet> configuration_sets;
   std::string default_configuration_set;  // default: the first set
+  std::vector<Route> routes;
+  Dns dns;
+  Retry retry;
+  Shaping shaping;
+  Delivery delivery;
+  Accounting accounting;
 
   const ConfigurationSet* find_set(std::string_view name) const;  // case-sensitive
   const IpPool* find_pool(std::string_view name) const;
   const SmtpUser* find_user(std::string_view name) const;
+  // The route for a domain: an exact match, else "*", else nullptr (MX).
+  const Route* find_route(std::string_view domain) const;
 };
 
 // Either a Config or the first error found.

@@ -452,10 +452,18 @@ class Session final : public std::enable_shared_from_this<Session> {
     reply(354, "", "End data with <CR><LF>.<CR><LF>");
     auto start = Clock::now();
     protocol::DataReader reader(cfg_->smtp.max_message_bytes, kMaxTextLine);
+    // data_timeout bounds the whole DATA phase (a client trickling a byte
+    // a second must not hold a slot forever); command_timeout still bounds
+    // each silence within it.
+    const auto data_deadline = start + cfg_->smtp.data_timeout;
     for (;;) {
       pos_ += reader.feed(std::string_view(in_).substr(pos_));
       if (reader.done()) break;
-      if (!co_await fill(cfg_->smtp.data_timeout)) co_return false;  // lost mid-message
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(data_deadline -
+                                                                        Clock::now());
+      auto wait = std::max(std::chrono::milliseconds(1),
+                           std::min<std::chrono::milliseconds>(left, cfg_->smtp.command_timeout));
+      if (!co_await fill(wait)) co_return false;  // lost, or out of time, mid-message
     }
     enter(State::kReady);
     auto mail_from = std::move(*mail_from_);

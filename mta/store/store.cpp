@@ -6,6 +6,7 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -92,6 +93,9 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf) {
 }  // namespace
 
 struct Store::Impl {
+  static constexpr uint64_t kReserveBytes = 16ull << 20;
+  std::string dir;
+  bool disk_full_logged = false;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
   bool read_only = false;
@@ -150,7 +154,27 @@ struct Store::Impl {
     }
   }
 
+  // RocksDB 7.8 (as Debian builds it, with assertions on) aborts the
+  // process on the write after a failed WAL write (fixed upstream in 9.x).
+  // So a full disk must never reach the WAL: refuse the batch while free
+  // space is under the batch (twice, for the memtable flush that follows)
+  // plus a reserve.
+  bool room_for(size_t bytes) const {
+    struct statvfs st {};
+    if (statvfs(dir.c_str(), &st) != 0) return true;  // cannot tell: let RocksDB try
+    uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    return free_bytes >= kReserveBytes + 2 * static_cast<uint64_t>(bytes);
+  }
+
   core::Status write(rocksdb::WriteBatch& wb, bool sync) {
+    if (!room_for(wb.GetDataSize())) {
+      commit_errors.inc();
+      if (!disk_full_logged) spdlog::error("store=spool event=disk_full dir={}", dir);
+      disk_full_logged = true;
+      return core::make_error("spool disk is full");
+    }
+    if (disk_full_logged) spdlog::info("store=spool event=disk_space_back dir={}", dir);
+    disk_full_logged = false;
     if (last_failed) {
       // The previous write left RocksDB in its background-error state; try
       // to leave it (works once the disk has room again).
@@ -185,6 +209,7 @@ Store::Store(std::string dir, std::unique_ptr<Impl> impl)
 core::Result<std::unique_ptr<Store>> Store::open(const std::string& dir, Mode mode) {
   auto impl = std::make_unique<Impl>();
   impl->read_only = mode == Mode::kReadOnly;
+  impl->dir = dir;
   std::error_code ec;
   if (mode == Mode::kReadWrite) {
     std::filesystem::create_directories(dir, ec);

@@ -216,6 +216,27 @@ def _kill_all():
 atexit.register(_kill_all)
 
 
+def _on_sigterm(signum, frame):
+    # ctest (timeout) or a user stopping the run: take the daemons down too
+    _kill_all()
+    os._exit(128 + signum)
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _die_with_parent():
+    """preexec_fn: the daemon gets SIGKILL if this test process dies, even by
+    SIGKILL (Linux PR_SET_PDEATHSIG), so no daemon outlives its test."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG = 1
+    except Exception:
+        pass
+
+
 class MtaError(Exception):
     pass
 
@@ -261,10 +282,12 @@ class Mta:
                 h, p = _split_hostport(lst["listen"])
                 out.append((_connect_host(h), p))
         else:
-            for m in re.finditer(r"listen\s*:\s*\"?([^\s\"}]+)\"?", self.config_text):
+            # the `listen:` entries inside the top-level smtp: block
+            m = re.search(r"^smtp\s*:.*?(?=^\S|\Z)", self.config_text, re.M | re.S)
+            block = m.group(0) if m else ""
+            for m in re.finditer(r"listen\s*:\s*\"?([^\s\",}]+)\"?", block):
                 h, p = _split_hostport(m.group(1))
                 out.append((_connect_host(h), p))
-            # the metrics listen line is last in our texts; _find_metrics handles it
         return out
 
     def _find_metrics(self):
@@ -315,7 +338,8 @@ class Mta:
         self.proc = subprocess.Popen(
             [MTA_BIN, "serve", "--config", self.config_path],
             stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None)
         deadline = time.monotonic() + self.start_timeout
         last = "no attempt"
         while time.monotonic() < deadline:

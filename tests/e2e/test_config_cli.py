@@ -97,7 +97,7 @@ class CheckConfig(E2ETestCase):
     def test_generated_config_is_good(self):
         from mtatest import to_yaml
         cfg = base_config(users=[{"name": "u", "password": "p", "configuration_set": "bulk"}],
-                          max_message_bytes=1000, command_timeout="30s")
+                          max_message_bytes=100000, command_timeout="30s")
         cfg["spool_dir"] = os.path.join(self.d, "spool")
         path = os.path.join(self.d, "gen.yaml")
         with open(path, "w") as f:

@@ -8,6 +8,7 @@ and connection limits per client address and in total.
 
 import os
 import socket
+import struct
 import sys
 import time
 import unittest
@@ -255,6 +256,58 @@ class ErrorsAndTimeout(E2ETestCase):
         c.quit()
 
 
+class DataTimeout(E2ETestCase):
+    """data_timeout bounds the whole DATA phase, even for a client that
+    trickles a byte a second (well within command_timeout each time)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = cls.class_mta(base_config(command_timeout="2s", data_timeout="3s"))
+
+    def test_trickling_data_cut(self):
+        n = len(self.m.queue_list())
+        c = self.m.connect()
+        self.addCleanup(c.close)
+        c.expect(220)
+        c.expect(250, "EHLO client.test")
+        c.expect(250, "MAIL FROM:<a@src.test>")
+        c.expect(250, "RCPT TO:<b@dst.test>")
+        c.expect(354, "DATA")
+        t0 = time.monotonic()
+        r = None
+        while time.monotonic() - t0 < 12:
+            try:
+                c.send(b"x")
+            except OSError:
+                break
+            try:
+                r = c.reply(timeout=1.0)
+                break
+            except socket.timeout:
+                pass
+        took = time.monotonic() - t0
+        self.assertIsNotNone(r, "still in DATA after 12 s of trickling")
+        if r.code != 0:
+            self.assertReply(r, 421)
+        self.assertLess(took, 8, f"DATA phase lasted {took:.1f} s with data_timeout 3s")
+        self.assertTrue(c.closed(5))
+        self.assertEqual(len(self.m.queue_list()), n)
+
+    def test_stalled_data_cut(self):
+        c = self.m.connect()
+        self.addCleanup(c.close)
+        c.expect(220)
+        c.expect(250, "EHLO client.test")
+        c.expect(250, "MAIL FROM:<a@src.test>")
+        c.expect(250, "RCPT TO:<b@dst.test>")
+        c.expect(354, "DATA")
+        c.send(b"Subject: stalled\r\n\r\npartial")
+        r = c.reply(timeout=15)
+        if r.code != 0:
+            self.assertReply(r, 421)
+        self.assertTrue(c.closed(5))
+
+
 class ConnectionLimits(E2ETestCase):
     PER_IP = 3
     TOTAL = 5
@@ -306,6 +359,23 @@ class ConnectionLimits(E2ETestCase):
         self.assertAccepted(c.transaction("a@src.test", ["b@dst.test"], make_message()))
         for x in held[1:] + [c5a, c5b, c]:
             x.quit()
+
+    def test_aborted_sessions_release_slots(self):
+        # clients that vanish mid-DATA (RST) must not leak per-address slots
+        n = len(self.m.queue_list())
+        for _ in range(2):
+            conns = [self.wait_admitted("127.0.0.7") for _ in range(self.PER_IP)]
+            for c in conns:
+                c.expect(250, "EHLO client.test")
+                c.expect(250, "MAIL FROM:<a@src.test>")
+                c.expect(250, "RCPT TO:<b@dst.test>")
+                c.expect(354, "DATA")
+                c.send(b"Subject: aborted\r\n\r\nhalf a message\r\n")
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+        c = self.wait_admitted("127.0.0.7")
+        c.quit()
+        self.assertEqual(len(self.m.queue_list()), n, "a half-sent message was stored")
 
 
 if __name__ == "__main__":
