@@ -10,5 +10,9 @@ int serve(const std::string& config_path);
 int check_config(const std::string& config_path);
 int queue_list(const std::string& config_path, bool json);
 int queue_show(const std::string& config_path, const std::string& id);
+int events_tail(const std::string& config_path, const std::string& after);
+int suppression_list(const std::string& config_path, bool json);
+int suppression_edit(const std::string& config_path, const std::string& address,
+                     const std::string& reason, bool add);
 
 }  // namespace mta::app

@@ -8,6 +8,9 @@
 
 #include "mta/app/commands.hpp"
 #include "mta/config/config.hpp"
+#include "mta/events/outbox.hpp"
+#include "mta/protocol/command.hpp"
+#include "mta/queue/scheduler.hpp"
 #include "mta/queue/spool.hpp"
 #include "mta/store/store.hpp"
 #include "mta/tls/tls.hpp"
@@ -119,6 +122,96 @@ int queue_show(const std::string& path, const std::string& id_text) {
     return 1;
   }
   std::fwrite(body->value().data(), 1, body->value().size(), stdout);
+  return 0;
+}
+
+int events_tail(const std::string& path, const std::string& after) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
+  if (!store) {
+    std::cerr << "mta: " << store.error().message << "\n";
+    return 1;
+  }
+  auto s = events::tail(**store, after, [](std::string_view id, std::string_view json) {
+    auto j = nlohmann::json::parse(json, nullptr, false);
+    if (j.is_discarded()) return true;
+    j["eventId"] = std::string(id);
+    std::cout << j.dump() << "\n";
+    return true;
+  });
+  if (!s.ok()) {
+    std::cerr << "mta: " << s.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int suppression_list(const std::string& path, bool json) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
+  if (!store) {
+    std::cerr << "mta: " << store.error().message << "\n";
+    return 1;
+  }
+  size_t n = 0;
+  auto s = queue::list_suppressions(**store, [&](const queue::SuppressionEntry& e) {
+    ++n;
+    if (json) {
+      nlohmann::json j{{"address", e.address},       {"reason", e.reason},
+                       {"created", rfc3339(e.created_ms)}, {"message_id", e.message_id},
+                       {"detail", e.detail}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%-40s %-10s %s  %s\n", e.address.c_str(), e.reason.c_str(),
+                  rfc3339(e.created_ms).c_str(), e.detail.c_str());
+    }
+    return true;
+  });
+  if (!s.ok()) {
+    std::cerr << "mta: " << s.error().message << "\n";
+    return 1;
+  }
+  if (!json) std::printf("%zu address(es)\n", n);
+  return 0;
+}
+
+int suppression_edit(const std::string& path, const std::string& address,
+                     const std::string& reason, bool add) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  if (!protocol::is_valid_mailbox(address)) {
+    std::cerr << "mta: not an email address: " << address << "\n";
+    return 2;
+  }
+  if (reason != "BOUNCE" && reason != "COMPLAINT" && reason != "MANUAL") {
+    std::cerr << "mta: --reason must be BOUNCE, COMPLAINT or MANUAL\n";
+    return 2;
+  }
+  // Editing needs the spool itself: RocksDB allows one writer, the daemon.
+  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadWrite);
+  if (!store) {
+    std::cerr << "mta: " << store.error().message
+              << "\n(is the daemon running? stop it first; the HTTP admin API will edit the list "
+                 "while it runs)\n";
+    return 1;
+  }
+  store::Batch b;
+  if (add) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    queue::put_suppression(b, {address, reason, now, "", "added with mta suppression add"});
+  } else {
+    queue::delete_suppression(b, address);
+  }
+  auto s = (*store)->commit_sync(std::move(b));
+  if (!s.ok()) {
+    std::cerr << "mta: " << s.error().message << "\n";
+    return 1;
+  }
+  std::cout << (add ? "suppressed " : "removed ") << address << "\n";
   return 0;
 }
 

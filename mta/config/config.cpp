@@ -363,7 +363,7 @@ class Parser final {
   void root(const Value& v) {
     Map m(v, {"hostname", "spool_dir", "log_level", "smtp", "http", "metrics", "ip_pools",
               "configuration_sets", "default_configuration_set", "routes", "dns", "retry",
-              "shaping", "delivery", "accounting"});
+              "shaping", "delivery", "accounting", "bounces"});
     auto hostname = m.get("hostname");
     c_.hostname = hostname ? host_name(*hostname) : local_host_name();
     c_.spool_dir = text(m.required("spool_dir"));
@@ -391,6 +391,11 @@ class Parser final {
     if (auto r = m.get("retry")) retry(*r);
     if (auto sh = m.get("shaping")) shaping(*sh);
     if (auto d = m.get("delivery")) delivery(*d);
+    if (auto b = m.get("bounces")) {
+      Map bm(*b, {"rules_file", "local_rules_file"});
+      if (auto f = bm.get("rules_file")) c_.bounces.rules_file = readable_file(*f);
+      if (auto f = bm.get("local_rules_file")) c_.bounces.local_rules_file = readable_file(*f);
+    }
     if (auto a = m.get("accounting")) {
       Map am(*a, {"path"});
       if (auto p = am.get("path")) c_.accounting.path = text(*p);

@@ -149,13 +149,25 @@ struct DeliveryTimeouts {
 
 struct Delivery {
   uint32_t max_active = 20000;  // envelopes being delivered at once (memory bound)
-  uint32_t max_queued_per_destination = 2000;  // beyond this, postponed to later
+  // Jobs waiting for a connection to one destination; beyond this they are
+  // postponed a few seconds, so one slow destination cannot take the whole
+  // active set. Default: as many as max_active.
+  uint32_t max_queued_per_destination = 20000;
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // for MX deliveries (routes set their own)
   DeliveryTimeouts timeouts;
 };
 
 struct Accounting {
   std::string path;  // JSON lines, one per final outcome; empty: off
+};
+
+struct Bounces {
+  // The shipped rules; empty: the packaged file (/usr/share/mta/...) or,
+  // in a build tree, config/bounce-rules.yaml.
+  std::string rules_file;
+  // The operator's own rules, tried before the shipped ones; a rule with a
+  // shipped rule's id replaces it. Empty: none.
+  std::string local_rules_file;
 };
 
 struct Config {
@@ -175,6 +187,7 @@ struct Config {
   Shaping shaping;
   Delivery delivery;
   Accounting accounting;
+  Bounces bounces;
 
   const ConfigurationSet* find_set(std::string_view name) const;  // case-sensitive
   const IpPool* find_pool(std::string_view name) const;

@@ -222,3 +222,31 @@ std::string rfc5322_date(int64_t unix_seconds) {
 }
 
 }  // namespace mta::protocol
+
+namespace mta::protocol {
+
+std::string dot_stuff(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + message.size() / 64 + 8);
+  size_t pos = 0;
+  while (pos < message.size()) {
+    if (message[pos] == '.') out.push_back('.');
+    size_t nl = message.find('\n', pos);
+    if (nl == std::string_view::npos) {
+      out.append(message.substr(pos));
+      break;
+    }
+    out.append(message.substr(pos, nl + 1 - pos));
+    pos = nl + 1;
+  }
+  if (!out.empty() && (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0)) {
+    if (out.back() == '\r')
+      out.push_back('\n');
+    else
+      out.append("\r\n");
+  }
+  out.append(".\r\n");
+  return out;
+}
+
+}  // namespace mta::protocol

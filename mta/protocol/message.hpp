@@ -53,3 +53,12 @@ std::string format_header(std::string_view name, std::string_view value);
 std::string rfc5322_date(int64_t unix_seconds);
 
 }  // namespace mta::protocol
+
+namespace mta::protocol {
+
+// The DATA payload for a message (RFC 5321 4.5.2): every line starting with
+// "." gets another ".", the message ends with CRLF, and the terminating
+// ".\r\n" is appended.
+std::string dot_stuff(std::string_view message);
+
+}  // namespace mta::protocol

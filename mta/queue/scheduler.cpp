@@ -68,6 +68,11 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
 
   // Everything below is guarded by mu.
   std::unordered_set<std::string> in_flight;  // schedule keys
+  // Outcomes committed so far. A scan's iterator reads a snapshot taken when
+  // it starts: a key it shows may have been deleted (and released from
+  // in_flight) since, so when this moved during the scan, each key is
+  // re-checked before it is taken.
+  uint64_t completions = 0;
   struct Live {
     std::shared_ptr<const Message> message;
     int nonfinal = 0;  // envelopes not yet delivered, bounced or expired
@@ -116,6 +121,11 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         backlog = true;  // the scan will find it in the index, in its turn
         return;
       }
+      // A scan that started after the commit may have taken some of them
+      // already: then it owns the whole message's due entries.
+      for (auto& [_, job] : jobs)
+        for (auto& r : job.rcpts)
+          if (in_flight.count(r.schedule_key)) return;
       for (auto& [_, job] : jobs)
         for (auto& r : job.rcpts) claim(r.schedule_key);
       auto& l = live[std::string(msg->id.key())];
@@ -169,6 +179,11 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     store::put_u64(to, static_cast<uint64_t>(now + 1));
     size_t taken = 0;
     exhausted = true;
+    uint64_t completions_at_start;
+    {
+      std::lock_guard lock(mu);
+      completions_at_start = completions;
+    }
 
     core::MessageId cur{};
     bool have_cur = false;
@@ -212,10 +227,21 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         orphans.push_back(key);
         return true;
       }
+      bool recheck;
       {
         std::lock_guard lock(mu);
         if (!claim(key)) return true;  // in flight
         ++active;
+        recheck = completions != completions_at_start;
+      }
+      if (recheck) {
+        auto still = store.get(store::Cf::kSchedule, key);
+        if (!still || !still->has_value()) {
+          std::lock_guard lock(mu);
+          in_flight.erase(key);
+          --active;
+          return true;  // finished since the scan began
+        }
       }
       if (!have_cur || !(cur == *id)) {
         flush();
@@ -355,7 +381,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       }
       e.next_attempt_ms = next;
       b.put(store::Cf::kEnvelopes, envelope_key(msg.id, r.index), encode(e));
-      if (hook) hook(Decision{job, r, o, e.state, e.attempts, next, now}, b);
+      if (hook) hook(Decision{job, r, o, e.state, e.attempts, next, now, retry.max_age.count()}, b);
     }
     if (l.nonfinal <= 0 && !l.poisoned) {
       finished = true;
@@ -373,6 +399,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         [self, keys = std::move(keys), id_key, n, finished, done = std::move(done)](core::Status s) {
           {
             std::lock_guard lock(self->mu);
+            ++self->completions;
             for (auto& k : keys) self->in_flight.erase(k);
             self->active -= n;
             active_gauge().set(static_cast<double>(self->active));

@@ -84,6 +84,9 @@ struct Outcome {
   std::string reply;        // the whole reply or a description of the failure
   bool suppress = false;    // kBounced: add the address to the suppression list
   std::chrono::milliseconds delay{0};  // kPostponed: when to try again
+  // For events and logs only; the queue does not interpret them.
+  std::string source_ip, pool, remote_ip, remote_host;
+  std::string bounce_type, bounce_subtype, category, rule_id, delay_type;
 };
 
 // What complete() decided for one recipient; handed to the event hook.
@@ -95,6 +98,7 @@ struct Decision {
   uint32_t attempts;        // including this one
   int64_t next_attempt_ms;  // kQueued only
   int64_t now_ms;
+  int64_t max_age_ms;  // the retry policy's, for the expiration time
 };
 using EventHook = std::function<void(const Decision&, store::Batch&)>;
 

@@ -184,6 +184,7 @@ void Spool::accept(Message message, std::string body, Done done) {
           encode(ScheduleEntry{message.recipients[i], 0}));
   }
   message.size = body.size();
+  if (on_batch_) on_batch_(message, b);
   b.put(store::Cf::kMessages, id_key, encode(message));
   b.put(store::Cf::kBodies, std::move(id_key), std::move(body));
   auto shared = std::make_shared<const Message>(std::move(message));

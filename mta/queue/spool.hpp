@@ -29,8 +29,9 @@
 #include "mta/core/result.hpp"
 
 namespace mta::store {
+class Batch;
 class Store;
-}
+}  // namespace mta::store
 
 namespace mta::queue {
 
@@ -100,6 +101,10 @@ class Spool final {
   void accept(Message message, std::string body, Done done);
   using AcceptedHook = std::function<void(std::shared_ptr<const Message>)>;
   void set_accepted_hook(AcceptedHook hook) { on_accepted_ = std::move(hook); }
+  // Adds to the acceptance batch whatever must be written with it (the
+  // Send event).
+  using BatchHook = std::function<void(const Message&, store::Batch&)>;
+  void set_batch_hook(BatchHook hook) { on_batch_ = std::move(hook); }
   // The scheduler reports messages it finished (deleted from the spool).
   void message_removed();
 
@@ -120,6 +125,7 @@ class Spool final {
   store::Store& store_;
   std::atomic<uint64_t> count_;
   AcceptedHook on_accepted_;
+  BatchHook on_batch_;
 };
 
 }  // namespace mta::queue

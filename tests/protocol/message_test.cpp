@@ -288,3 +288,24 @@ TEST_SUITE("protocol") {
     }
   }
 }
+
+TEST_SUITE("protocol") {
+  TEST_CASE("dot_stuff doubles leading dots and terminates the data") {
+    struct Case {
+      const char* in;
+      const char* want;
+    } cases[] = {
+        {"", ".\r\n"},
+        {"a\r\n", "a\r\n.\r\n"},
+        {".\r\n", "..\r\n.\r\n"},
+        {"a\r\n.b\r\n..c\r\n", "a\r\n..b\r\n...c\r\n.\r\n"},
+        {"no final crlf", "no final crlf\r\n.\r\n"},
+        {"ends in cr\r", "ends in cr\r\n.\r\n"},
+        {"x.y\r\n", "x.y\r\n.\r\n"},
+    };
+    for (auto& c : cases) {
+      INFO("in: ", c.in);
+      CHECK(mta::protocol::dot_stuff(c.in) == c.want);
+    }
+  }
+}

@@ -1,0 +1,554 @@
+#include "mta/delivery/engine.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "mta/bounce/classifier.hpp"
+#include "mta/config/config.hpp"
+#include "mta/delivery/client.hpp"
+#include "mta/dns/resolver.hpp"
+#include "mta/metrics/metrics.hpp"
+#include "mta/protocol/message.hpp"
+#include "mta/queue/spool.hpp"
+
+namespace mta::delivery {
+
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto kQueueFullDelay = std::chrono::seconds(5);
+constexpr auto kShutdownDelay = std::chrono::seconds(1);
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Source {
+  asio::ip::address address;  // unspecified: the host's default
+  std::string ehlo;
+  std::string pool;
+};
+
+// The sending address for a message: the first IP of its configuration
+// set's pool (the pools issue chooses among them).
+Source source_for(const config::Config& cfg, const queue::Message& m) {
+  Source s;
+  s.ehlo = cfg.hostname;
+  const config::ConfigurationSet* set = cfg.find_set(m.configuration_set);
+  if (!set) set = cfg.find_set(cfg.default_configuration_set);
+  if (!set) return s;
+  const config::IpPool* pool = cfg.find_pool(set->ip_pool);
+  if (!pool || pool->ips.empty()) return s;
+  s.pool = pool->name;
+  asio::error_code ec;
+  s.address = asio::ip::make_address(pool->ips.front().address.to_string(), ec);
+  s.ehlo = pool->ips.front().ehlo;
+  return s;
+}
+
+bounce::Stage bounce_stage(Stage s) {
+  switch (s) {
+    case Stage::kConnect:
+    case Stage::kBanner: return bounce::Stage::kConnect;
+    case Stage::kEhlo:
+    case Stage::kStarttls: return bounce::Stage::kEhlo;
+    case Stage::kMail: return bounce::Stage::kMail;
+    case Stage::kRcpt: return bounce::Stage::kRcpt;
+    case Stage::kData:
+    case Stage::kDataEnd: return bounce::Stage::kData;
+    case Stage::kQuit: return bounce::Stage::kAny;
+  }
+  return bounce::Stage::kAny;
+}
+
+// A connection waiting for work: its timer is cancelled (on its own
+// strand) when a job arrives.
+struct Waiter {
+  asio::any_io_executor ex;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+
+}  // namespace
+
+struct Destination {
+  std::string key;     // "source|domain"
+  std::string domain;  // lowercased
+  Source source;
+
+  std::mutex mu;
+  std::deque<std::shared_ptr<queue::Job>> jobs;
+  std::list<Waiter> waiters;
+  uint32_t connections = 0;
+  int64_t dead_until_ms = 0;
+  protocol::Reply dead_reply;
+  bounce::Stage dead_stage = bounce::Stage::kConnect;
+};
+
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
+  Impl(asio::io_context& io, store::Store& store, queue::Scheduler& sched, dns::Resolver& resolver,
+       std::shared_ptr<const config::Config> cfg,
+       std::shared_ptr<const bounce::Classifier> classifier)
+      : io(io),
+        store(store),
+        sched(sched),
+        resolver(resolver),
+        tls(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)),
+        cfg(std::move(cfg)),
+        classifier(std::move(classifier)) {
+    // Opportunistic TLS between MTAs does not verify certificates (RFC 7435);
+    // MTA-STS and DANE are the ways to demand more.
+    tls->set_verify_mode(asio::ssl::verify_none);
+  }
+
+  asio::io_context& io;
+  store::Store& store;
+  queue::Scheduler& sched;
+  dns::Resolver& resolver;
+  std::shared_ptr<asio::ssl::context> tls;
+
+  mutable std::mutex mu;
+  std::shared_ptr<const config::Config> cfg;
+  std::shared_ptr<const bounce::Classifier> classifier;
+  std::unordered_map<std::string, std::shared_ptr<Destination>> dests;
+  bool stopping = false;
+  std::atomic<size_t> connections{0};
+
+  metrics::Gauge conn_gauge =
+      metrics::gauge("mta_delivery_connections", "Open outbound SMTP connections");
+  metrics::Histogram latency = metrics::histogram(
+      "mta_delivery_seconds", "From acceptance to delivery of a recipient",
+      {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
+
+  std::pair<std::shared_ptr<const config::Config>, std::shared_ptr<const bounce::Classifier>>
+  snapshot() const {
+    std::lock_guard lock(mu);
+    return {cfg, classifier};
+  }
+
+  // ---- outcomes ----------------------------------------------------------
+
+  queue::Outcome from_reply(const bounce::Classifier& c, const protocol::Reply& r,
+                            bounce::Stage stage, std::string_view provider) {
+    queue::Outcome o;
+    o.reply = r.code ? r.to_string() : r.text;
+    if (r.positive() && stage == bounce::Stage::kData) {
+      o.fate = queue::Fate::kDelivered;
+      return o;
+    }
+    auto cl = c.classify(r, stage, provider);
+    o.bounce_type = bounce::to_string(cl.type);
+    o.bounce_subtype = bounce::to_string(cl.subtype);
+    o.category = bounce::to_string(cl.category);
+    o.rule_id = cl.rule_id;
+    if (cl.type == bounce::BounceType::kPermanent) {
+      o.fate = queue::Fate::kBounced;
+      o.suppress = cl.suppress;
+    } else {
+      o.fate = queue::Fate::kDeferred;
+    }
+    return o;
+  }
+
+  void finish(std::shared_ptr<queue::Job> job, std::vector<queue::Outcome> outcomes,
+              const Source& src, const std::string& provider) {
+    const auto& pool = src.pool.empty() ? std::string("-") : src.pool;
+    std::string ip = src.address.is_unspecified() ? "-" : src.address.to_string();
+    std::string prov = provider.empty() ? "other" : provider;
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      auto& o = outcomes[i];
+      if (o.source_ip.empty()) o.source_ip = src.address.is_unspecified() ? "" : ip;
+      if (o.pool.empty()) o.pool = src.pool;
+      if (o.fate == queue::Fate::kPostponed) continue;
+      metrics::counter("mta_deliveries_total",
+                       "Delivery attempts by sending pool and IP, provider and result",
+                       {{"pool", pool}, {"ip", ip}, {"provider", prov},
+                        {"result", queue::to_string(o.fate)}})
+          .inc();
+      if (o.fate == queue::Fate::kDelivered)
+        latency.observe(static_cast<double>(now - job->message->received_ms) / 1000.0);
+      spdlog::info("id={} event={} rcpt=<{}> domain={} ip={} reply=\"{}\"{}",
+                   job->message->id.hex(), queue::to_string(o.fate), job->rcpts[i].address,
+                   job->domain, ip, o.reply,
+                   o.category.empty() ? "" : fmt::format(" category={}", o.category));
+    }
+    sched.complete(std::move(*job), std::move(outcomes));
+  }
+
+  // Every recipient gets the same fate (connection-level results).
+  void finish_all(std::shared_ptr<queue::Job> job, const queue::Outcome& o, const Source& src,
+                  const std::string& provider) {
+    std::vector<queue::Outcome> outcomes;
+    for (auto& r : job->rcpts) {
+      if (r.suppressed)
+        outcomes.push_back(suppressed_outcome(r));
+      else
+        outcomes.push_back(o);
+    }
+    finish(std::move(job), std::move(outcomes), src, provider);
+  }
+
+  static queue::Outcome suppressed_outcome(const queue::Job::Rcpt& r) {
+    queue::Outcome o;
+    o.fate = queue::Fate::kBounced;
+    o.reply = "550 5.1.1 address on the suppression list (" + r.suppression_reason + ")";
+    o.bounce_type = "Permanent";
+    o.bounce_subtype = "Suppressed";
+    o.category = "bad-mailbox";
+    o.rule_id = "suppression-list";
+    return o;
+  }
+
+  static queue::Outcome postponed(std::chrono::milliseconds delay, std::string why) {
+    queue::Outcome o;
+    o.fate = queue::Fate::kPostponed;
+    o.delay = delay;
+    o.reply = std::move(why);
+    return o;
+  }
+
+  // ---- dispatch ----------------------------------------------------------
+
+  void dispatch(queue::Job job) {
+    auto [c, cls] = snapshot();
+    auto shared = std::make_shared<queue::Job>(std::move(job));
+    Source src = source_for(*c, *shared->message);
+    bool stop_now;
+    {
+      std::lock_guard lock(mu);
+      stop_now = stopping;
+    }
+    if (stop_now) {
+      finish_all(shared, postponed(kShutdownDelay, "shutting down"), src, {});
+      return;
+    }
+    bool all_suppressed = true;
+    for (auto& r : shared->rcpts) all_suppressed = all_suppressed && r.suppressed;
+    if (all_suppressed) {
+      finish_all(shared, queue::Outcome{}, src, {});
+      return;
+    }
+    std::string key = src.address.to_string() + "|" + shared->domain;
+    std::shared_ptr<Destination> d;
+    {
+      std::lock_guard lock(mu);
+      auto& slot = dests[key];
+      if (!slot) {
+        slot = std::make_shared<Destination>();
+        slot->key = key;
+        slot->domain = shared->domain;
+        slot->source = src;
+      }
+      d = slot;
+    }
+    std::unique_lock dl(d->mu);
+    if (d->dead_until_ms > wall_ms()) {
+      auto reply = d->dead_reply;
+      auto stage = d->dead_stage;
+      dl.unlock();
+      finish_all(shared, from_reply(*cls, reply, stage, {}), src, {});
+      return;
+    }
+    if (d->jobs.size() >= c->delivery.max_queued_per_destination) {
+      dl.unlock();
+      finish_all(shared, postponed(kQueueFullDelay, "destination queue full"), src, {});
+      return;
+    }
+    d->jobs.push_back(std::move(shared));
+    if (!d->waiters.empty()) {
+      Waiter w = std::move(d->waiters.front());
+      d->waiters.pop_front();
+      dl.unlock();
+      asio::post(w.ex, [t = w.timer] { t->cancel(); });
+      return;
+    }
+    if (d->connections < c->shaping.max_connections) {
+      ++d->connections;
+      dl.unlock();
+      auto ex = asio::make_strand(io);
+      asio::co_spawn(ex, run_connection(shared_from_this(), d), asio::detached);
+    }
+  }
+
+  // Pops the next job, or waits up to idle_timeout for one. nullptr: none.
+  awaitable<std::shared_ptr<queue::Job>> next_job(Destination& d, std::chrono::milliseconds idle) {
+    auto ex = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(ex);
+    for (bool waited = false;; waited = true) {
+      std::list<Waiter>::iterator me;
+      {
+        std::lock_guard lock(d.mu);
+        if (!d.jobs.empty()) {
+          auto j = std::move(d.jobs.front());
+          d.jobs.pop_front();
+          co_return j;
+        }
+        bool stop_now;
+        {
+          std::lock_guard l2(mu);
+          stop_now = stopping;
+        }
+        if (waited || stop_now || idle.count() == 0) {
+          // Nothing came: this connection retires. Decided under the lock so
+          // that dispatch() sees the connection gone and starts a new one.
+          --d.connections;
+          co_return nullptr;
+        }
+        timer->expires_after(idle);
+        d.waiters.push_back(Waiter{ex, timer});
+        me = std::prev(d.waiters.end());
+      }
+      co_await timer->async_wait(kNoThrow);
+      std::lock_guard lock(d.mu);
+      // Still registered: the timer expired rather than being woken.
+      for (auto it = d.waiters.begin(); it != d.waiters.end(); ++it)
+        if (it->timer == timer) {
+          d.waiters.erase(it);
+          break;
+        }
+    }
+  }
+
+  static awaitable<void> run_connection(std::shared_ptr<Impl> self,
+                                        std::shared_ptr<Destination> d) {
+    self->conn_gauge.inc();
+    ++self->connections;
+    {
+      auto [c, cls] = self->snapshot();
+      Client client(co_await asio::this_coro::executor, c->delivery.timeouts, self->tls);
+      std::string provider;
+      for (;;) {
+        auto [cfg, classifier] = self->snapshot();
+        auto job = co_await self->next_job(*d, cfg->shaping.idle_timeout);
+        if (!job) break;
+        co_await self->deliver(job, client, *d, *cfg, *classifier, provider);
+      }
+      co_await client.quit();
+    }
+    --self->connections;
+    self->conn_gauge.dec();
+  }
+
+  // ---- one job on one connection -----------------------------------------
+
+  awaitable<std::vector<Hop>> resolve(const config::Config& cfg, const std::string& domain,
+                                      std::optional<queue::Outcome>& failure,
+                                      const bounce::Classifier& cls,
+                                      config::TlsPolicy& policy) {
+    std::vector<Hop> hops;
+    policy = cfg.delivery.tls;
+    if (const config::Route* route = cfg.find_route(domain)) {
+      policy = route->tls;
+      for (const auto& h : route->hosts) {
+        std::string host = h.host;
+        auto addrs = co_await resolver.addresses(host);
+        for (auto& a : addrs.addresses) hops.push_back(Hop{h.host, a, h.port});
+      }
+      if (hops.empty()) {
+        protocol::Reply r{451, "4.4.3", "route for " + domain + ": no address for its hosts"};
+        failure = from_reply(cls, r, bounce::Stage::kConnect, {});
+      }
+      co_return hops;
+    }
+    std::string name = domain;
+    auto nh = co_await resolver.next_hops(name);
+    if (nh.status == dns::Status::kOk && nh.null_mx) {
+      protocol::Reply r{556, "5.1.10",
+                        "Recipient address rejected: " + domain + " accepts no mail (null MX)"};
+      failure = from_reply(cls, r, bounce::Stage::kConnect, {});
+      co_return hops;
+    }
+    if (nh.status == dns::Status::kNxDomain) {
+      protocol::Reply r{550, "5.1.2", "Host or domain name not found: " + domain + " (" +
+                                          nh.error + ")"};
+      failure = from_reply(cls, r, bounce::Stage::kConnect, {});
+      co_return hops;
+    }
+    if (nh.status != dns::Status::kOk || nh.hops.empty()) {
+      protocol::Reply r{451, "4.4.3", "DNS lookup for " + domain + " failed: " + nh.error};
+      failure = from_reply(cls, r, bounce::Stage::kConnect, {});
+      co_return hops;
+    }
+    for (auto& h : nh.hops)
+      for (auto& a : h.addresses) hops.push_back(Hop{h.host, a, 25});
+    co_return hops;
+  }
+
+  awaitable<void> deliver(std::shared_ptr<queue::Job> job, Client& client, Destination& d,
+                          const config::Config& cfg, const bounce::Classifier& cls,
+                          std::string& provider) {
+    const Source& src = d.source;
+    {
+      std::unique_lock dl(d.mu);
+      if (d.dead_until_ms > wall_ms()) {
+        auto reply = d.dead_reply;
+        auto stage = d.dead_stage;
+        dl.unlock();
+        finish_all(job, from_reply(cls, reply, stage, provider), src, provider);
+        co_return;
+      }
+    }
+    if (!client.is_open() || client.transactions() >= cfg.shaping.max_messages_per_connection) {
+      if (client.is_open()) co_await client.quit();
+      std::optional<queue::Outcome> failure;
+      config::TlsPolicy policy;
+      auto hops = co_await resolve(cfg, job->domain, failure, cls, policy);
+      if (failure) {
+        finish_all(job, *failure, src, provider);
+        co_return;
+      }
+      OpenResult last;
+      for (auto& hop : hops) {
+        last = co_await client.open(src.address, src.ehlo, hop, policy);
+        if (last.ok) break;
+        spdlog::info("delivery=connect_failed domain={} host={} address={} stage={} reply=\"{}\"",
+                     job->domain, hop.host, hop.address.to_string(), to_string(last.stage),
+                     last.reply.code ? last.reply.to_string() : last.reply.text);
+      }
+      if (!last.ok) {
+        // Every next hop failed: the destination is dead for a while and
+        // the jobs queued for it are deferred without connecting.
+        auto window = std::min<std::chrono::milliseconds>(
+            cfg.retry.intervals.empty() ? std::chrono::minutes(1) : cfg.retry.intervals.front(),
+            std::chrono::minutes(1));
+        {
+          std::lock_guard dl(d.mu);
+          d.dead_until_ms = wall_ms() + window.count();
+          d.dead_reply = last.reply;
+          d.dead_stage = bounce_stage(last.stage);
+        }
+        finish_all(job, from_reply(cls, last.reply, bounce_stage(last.stage), provider), src,
+                   provider);
+        co_return;
+      }
+      provider = bounce::provider_from_mx(client.hop().host);
+    }
+
+    // The envelope: suppressed recipients are not sent to.
+    std::vector<size_t> idx;
+    std::vector<std::string> rcpts;
+    for (size_t i = 0; i < job->rcpts.size(); ++i)
+      if (!job->rcpts[i].suppressed) {
+        idx.push_back(i);
+        rcpts.push_back(job->rcpts[i].address);
+      }
+    const queue::Message& m = *job->message;
+    auto body = queue::Spool::body(store, m.id);
+    if (!body || !body->has_value()) {
+      protocol::Reply r{451, "4.3.0",
+                        "message body unreadable: " +
+                            (body ? std::string("missing") : body.error().message)};
+      finish_all(job, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
+      co_return;
+    }
+    if (m.eight_bit && !client.supports_8bitmime()) {
+      protocol::Reply r{554, "5.6.3",
+                        "message has 8-bit content and " + client.hop().host +
+                            " does not announce 8BITMIME; conversion to 7 bit is not supported"};
+      finish_all(job, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
+      co_return;
+    }
+    if (client.max_size() > 0 && m.size > client.max_size()) {
+      protocol::Reply r{552, "5.3.4",
+                        fmt::format("message size {} exceeds the {} bytes {} accepts", m.size,
+                                    client.max_size(), client.hop().host)};
+      finish_all(job, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
+      co_return;
+    }
+    std::string payload = protocol::dot_stuff(**body);
+    auto tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, m.size);
+
+    std::vector<queue::Outcome> outcomes(job->rcpts.size());
+    std::string remote_ip = client.hop().address.to_string();
+    for (size_t i = 0; i < job->rcpts.size(); ++i)
+      if (job->rcpts[i].suppressed) outcomes[i] = suppressed_outcome(job->rcpts[i]);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      auto& o = outcomes[idx[k]];
+      const auto& rr = tx.rcpt[k];
+      if (tx.mail.code == 0 || !tx.mail.positive()) {
+        o = from_reply(cls, tx.mail, bounce::Stage::kMail, provider);
+      } else if (!rr) {
+        protocol::Reply lost = tx.data.code == 0 && !tx.data.text.empty() ? tx.data : tx.mail;
+        if (lost.positive()) lost = protocol::Reply{0, "", "connection lost before RCPT reply"};
+        o = from_reply(cls, lost, bounce::Stage::kRcpt, provider);
+      } else if (!rr->positive()) {
+        o = from_reply(cls, *rr, bounce::Stage::kRcpt, provider);
+      } else if (tx.data.code != 354) {
+        auto r = tx.data.code || !tx.data.text.empty()
+                     ? tx.data
+                     : protocol::Reply{0, "", "connection lost before DATA reply"};
+        o = from_reply(cls, r, bounce::Stage::kData, provider);
+      } else {
+        auto r = tx.final.code || !tx.final.text.empty()
+                     ? tx.final
+                     : protocol::Reply{0, "", "connection lost after DATA"};
+        o = from_reply(cls, r, bounce::Stage::kData, provider);
+      }
+      o.remote_ip = remote_ip;
+      o.remote_host = client.hop().host;
+    }
+    if (tx.broken) client.close();
+    finish(std::move(job), std::move(outcomes), src, provider);
+  }
+
+  void stop() {
+    std::vector<std::shared_ptr<Destination>> all;
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+      for (auto& [_, d] : dests) all.push_back(d);
+    }
+    for (auto& d : all) {
+      std::deque<std::shared_ptr<queue::Job>> jobs;
+      std::list<Waiter> waiters;
+      {
+        std::lock_guard lock(d->mu);
+        jobs.swap(d->jobs);
+        waiters.swap(d->waiters);
+      }
+      for (auto& w : waiters) asio::post(w.ex, [t = w.timer] { t->cancel(); });
+      for (auto& j : jobs) finish_all(j, postponed(kShutdownDelay, "shutting down"), d->source, {});
+    }
+  }
+};
+
+Engine::Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
+               dns::Resolver& resolver, std::shared_ptr<const config::Config> cfg,
+               std::shared_ptr<const bounce::Classifier> classifier)
+    : impl_(std::make_shared<Impl>(io, store, scheduler, resolver, std::move(cfg),
+                                   std::move(classifier))) {}
+
+Engine::~Engine() = default;
+
+void Engine::dispatch(queue::Job job) { impl_->dispatch(std::move(job)); }
+
+void Engine::reload(std::shared_ptr<const config::Config> cfg,
+                    std::shared_ptr<const bounce::Classifier> classifier) {
+  std::lock_guard lock(impl_->mu);
+  impl_->cfg = std::move(cfg);
+  impl_->classifier = std::move(classifier);
+}
+
+void Engine::stop() { impl_->stop(); }
+
+size_t Engine::connections() const { return impl_->connections.load(); }
+
+}  // namespace mta::delivery

@@ -1,0 +1,231 @@
+#include "mta/events/outbox.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+#include "mta/core/id.hpp"
+#include "mta/protocol/command.hpp"
+#include "mta/store/store.hpp"
+
+namespace mta::events {
+namespace {
+
+using nlohmann::json;
+
+std::string iso8601(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+std::string header(const queue::Message& m, std::string_view name) {
+  for (auto& [k, v] : m.headers)
+    if (k.size() == name.size() &&
+        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return {};
+}
+
+// "a@x, B <b@y>" -> ["a@x", "B <b@y>"], the SES way (commonHeaders lists).
+json address_list(const std::string& v) {
+  json out = json::array();
+  if (v.empty()) return out;
+  std::string cur;
+  bool quoted = false;
+  int angle = 0;
+  for (char c : v) {
+    if (c == '"') quoted = !quoted;
+    if (!quoted && c == '<') ++angle;
+    if (!quoted && c == '>') --angle;
+    if (c == ',' && !quoted && angle <= 0) {
+      auto s = cur.find_first_not_of(' ');
+      if (s != std::string::npos) out.push_back(cur.substr(s));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  auto s = cur.find_first_not_of(' ');
+  if (s != std::string::npos) out.push_back(cur.substr(s));
+  return out;
+}
+
+json mail_object(const queue::Message& m, std::string_view outgoing_ip) {
+  json mail;
+  mail["timestamp"] = iso8601(m.received_ms);
+  mail["messageId"] = m.id.hex();
+  mail["source"] = m.mail_from;
+  mail["destination"] = m.recipients;
+  mail["headersTruncated"] = m.headers_truncated;
+  json headers = json::array();
+  for (auto& [k, v] : m.headers) headers.push_back({{"name", k}, {"value", v}});
+  mail["headers"] = std::move(headers);
+  json common;
+  if (auto from = header(m, "From"); !from.empty()) common["from"] = address_list(from);
+  if (auto to = header(m, "To"); !to.empty()) common["to"] = address_list(to);
+  if (auto cc = header(m, "Cc"); !cc.empty()) common["cc"] = address_list(cc);
+  if (auto id = header(m, "Message-ID"); !id.empty()) common["messageId"] = id;
+  if (auto subject = header(m, "Subject"); !subject.empty()) common["subject"] = subject;
+  if (auto date = header(m, "Date"); !date.empty()) common["date"] = date;
+  mail["commonHeaders"] = std::move(common);
+  json tags = json::object();
+  tags["ses:configuration-set"] = {m.configuration_set};
+  tags["ses:source-ip"] = {m.client_ip};
+  if (!outgoing_ip.empty()) tags["ses:outgoing-ip"] = {std::string(outgoing_ip)};
+  std::string from_domain = protocol::domain_of(m.mail_from);
+  if (!from_domain.empty()) tags["ses:from-domain"] = {from_domain};
+  for (auto& [k, v] : m.tags) tags[k].push_back(v);
+  mail["tags"] = std::move(tags);
+  return mail;
+}
+
+// "550 5.1.1 text" -> "5.1.1"; the SES bounce status field.
+std::string status_of(const std::string& reply, bool permanent) {
+  auto sp = reply.find(' ');
+  if (sp != std::string::npos) {
+    auto rest = reply.substr(sp + 1);
+    auto end = rest.find(' ');
+    auto code = rest.substr(0, end);
+    if (code.size() >= 5 && (code[0] == '2' || code[0] == '4' || code[0] == '5') && code[1] == '.')
+      return code;
+  }
+  return permanent ? "5.0.0" : "4.0.0";
+}
+
+void put_event(store::Batch& b, std::string json_text) {
+  auto id = core::next_message_id();
+  b.put(store::Cf::kEvents, std::string(id.key()), std::move(json_text));
+}
+
+}  // namespace
+
+void add_send(store::Batch& b, const queue::Message& m) {
+  json e;
+  e["eventType"] = "Send";
+  e["mail"] = mail_object(m, {});
+  e["send"] = json::object();
+  put_event(b, e.dump());
+}
+
+std::string decision_json(const queue::Decision& d, std::string_view reporting_mta) {
+  const auto& m = *d.job.message;
+  const auto& o = d.outcome;
+  json e;
+  json ours;
+  ours["attempts"] = d.attempts;
+  ours["domain"] = d.job.domain;
+  if (!o.source_ip.empty()) ours["ip"] = o.source_ip;
+  if (!o.pool.empty()) ours["pool"] = o.pool;
+  if (!o.category.empty()) ours["bounceCategory"] = o.category;
+  if (!o.rule_id.empty()) ours["rule"] = o.rule_id;
+  if (!o.remote_host.empty()) ours["remoteHost"] = o.remote_host;
+  std::string ts = iso8601(d.now_ms);
+  switch (d.state) {
+    case queue::EnvelopeState::kDelivered: {
+      e["eventType"] = "Delivery";
+      e["delivery"] = {{"timestamp", ts},
+                       {"processingTimeMillis", d.now_ms - m.received_ms},
+                       {"recipients", {d.rcpt.address}},
+                       {"smtpResponse", o.reply},
+                       {"remoteMtaIp", o.remote_ip},
+                       {"reportingMTA", std::string(reporting_mta)}};
+      break;
+    }
+    case queue::EnvelopeState::kBounced:
+    case queue::EnvelopeState::kExpired: {
+      bool expired = d.state == queue::EnvelopeState::kExpired;
+      std::string type = expired ? "Permanent" : (o.bounce_type.empty() ? "Permanent" : o.bounce_type);
+      std::string subtype = d.rcpt.suppressed ? "Suppressed"
+                            : o.bounce_subtype.empty() ? "General"
+                                                       : o.bounce_subtype;
+      std::string diagnostic = expired ? "smtp; expired after " + std::to_string(d.attempts) +
+                                             " attempts, last reply: " + o.reply
+                                       : "smtp; " + o.reply;
+      if (d.rcpt.suppressed)
+        diagnostic = "Amazon SES-compatible suppression: address is on the suppression list (" +
+                     d.rcpt.suppression_reason + ")";
+      if (expired) ours["bounceCategory"] = "message-expired";
+      e["eventType"] = "Bounce";
+      e["bounce"] = {{"bounceType", type},
+                     {"bounceSubType", subtype},
+                     {"bouncedRecipients",
+                      {{{"emailAddress", d.rcpt.address},
+                        {"action", "failed"},
+                        {"status", status_of(o.reply, true)},
+                        {"diagnosticCode", diagnostic}}}},
+                     {"timestamp", ts},
+                     {"feedbackId", core::next_message_id().hex()},
+                     {"reportingMTA", "dns; " + std::string(reporting_mta)}};
+      if (!o.remote_ip.empty()) e["bounce"]["remoteMtaIp"] = o.remote_ip;
+      break;
+    }
+    case queue::EnvelopeState::kQueued: {
+      if (o.fate == queue::Fate::kPostponed) return {};  // not an attempt: no event
+      e["eventType"] = "DeliveryDelay";
+      e["deliveryDelay"] = {
+          {"timestamp", ts},
+          {"delayType", o.delay_type.empty() ? "TransientCommunicationFailure" : o.delay_type},
+          {"expirationTime",
+           iso8601(m.received_ms + d.max_age_ms)},
+          {"delayedRecipients",
+           {{{"emailAddress", d.rcpt.address},
+             {"status", status_of(o.reply, false)},
+             {"diagnosticCode", "smtp; " + o.reply}}}},
+          {"reportingMTA", std::string(reporting_mta)}};
+      if (!o.remote_ip.empty()) e["deliveryDelay"]["remoteMtaIp"] = o.remote_ip;
+      ours["nextAttempt"] = iso8601(d.next_attempt_ms);
+      break;
+    }
+  }
+  e["mail"] = mail_object(m, o.source_ip);
+  e["mta"] = std::move(ours);
+  return e.dump();
+}
+
+void add_decision(store::Batch& b, const queue::Decision& d, std::string_view reporting_mta) {
+  auto j = decision_json(d, reporting_mta);
+  if (!j.empty()) put_event(b, std::move(j));
+}
+
+core::Status tail(const store::Store& s, std::string_view after,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::string from;
+  if (!after.empty()) {
+    auto id = core::MessageId::from_hex(after);
+    if (!id) return core::make_error("not an event id: " + std::string(after));
+    from = std::string(id->key());
+    from.push_back('\0');  // exclusive
+  }
+  return s.scan(store::Cf::kEvents, from, {}, [&](std::string_view k, std::string_view v) {
+    auto id = core::MessageId::from_key(k);
+    if (!id) return true;
+    return fn(id->hex(), v);
+  });
+}
+
+core::Result<uint64_t> trim(store::Store& s, int64_t cutoff_ms) {
+  std::string to;
+  store::put_u64(to, static_cast<uint64_t>(cutoff_ms) * 1000);  // ids start with µs
+  store::Batch b;
+  uint64_t n = 0;
+  auto st = s.scan(store::Cf::kEvents, {}, to, [&](std::string_view k, std::string_view) {
+    b.del(store::Cf::kEvents, std::string(k));
+    return ++n < 100000;  // bounded per call
+  });
+  if (!st.ok()) return st.error();
+  if (n == 0) return n;
+  auto c = s.commit_sync(std::move(b));
+  if (!c.ok()) return c.error();
+  return n;
+}
+
+}  // namespace mta::events
