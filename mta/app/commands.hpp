@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace mta::app {
 
@@ -10,6 +11,9 @@ int serve(const std::string& config_path);
 int check_config(const std::string& config_path);
 int queue_list(const std::string& config_path, bool json);
 int queue_show(const std::string& config_path, const std::string& id);
+int classify(const std::string& config_path, const std::string& stage,
+             const std::vector<std::string>& replies, const std::string& mx);
+int sink(const std::string& listen, const std::string& dump_dir);
 int events_tail(const std::string& config_path, const std::string& after);
 int suppression_list(const std::string& config_path, bool json);
 int suppression_edit(const std::string& config_path, const std::string& address,

@@ -51,7 +51,27 @@ int main(int argc, char** argv) {
   sremove->add_option("--config,-c", config_path, "Config file")->required();
   sremove->add_option("address", address, "Email address")->required();
 
+  auto* cls = app.add_subcommand(
+      "classify", "Classify SMTP replies like the delivery engine does (one JSON object each)");
+  cls->add_option("--config,-c", config_path, "Config file (to include its bounces rules)");
+  std::string stage = "rcpt", mx;
+  cls->add_option("--stage", stage, "connect, ehlo, mail, rcpt, data or any (default rcpt)");
+  cls->add_option("--mx", mx, "MX host the reply came from (selects provider rules)");
+  std::vector<std::string> replies;
+  cls->add_option("replies", replies,
+                  "Replies, e.g. \"550 5.1.1 user unknown\"; none: one per line on stdin; "
+                  "\\n separates the lines of a multi-line reply");
+
+  auto* sinkcmd = app.add_subcommand(
+      "sink", "A local SMTP sink that accepts and logs every message (for development)");
+  std::string sink_listen = "127.0.0.1:2526", dump;
+  sinkcmd->add_option("--listen", sink_listen, "IP:port (default 127.0.0.1:2526)");
+  sinkcmd->add_option("--dump", dump, "Write each message to this directory");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (cls->parsed()) return mta::app::classify(config_path, stage, replies, mx);
+  if (sinkcmd->parsed()) return mta::app::sink(sink_listen, dump);
 
   if (etail->parsed()) return mta::app::events_tail(config_path, after);
   if (slist->parsed()) return mta::app::suppression_list(config_path, json);

@@ -7,7 +7,9 @@
 #include <iostream>
 
 #include "mta/app/commands.hpp"
+#include "mta/app/wiring.hpp"
 #include "mta/config/config.hpp"
+#include "mta/protocol/reply.hpp"
 #include "mta/events/outbox.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/queue/scheduler.hpp"
@@ -54,7 +56,88 @@ int check_config(const std::string& path) {
       return 2;
     }
   }
+  auto classifier = load_classifier(*cfg);
+  if (!classifier) {
+    std::cerr << classifier.error().message << "\n";
+    return 2;
+  }
   std::cout << path << ": ok\n";
+  return 0;
+}
+
+int classify(const std::string& path, const std::string& stage_name,
+             const std::vector<std::string>& replies, const std::string& mx) {
+  std::shared_ptr<const bounce::Classifier> classifier;
+  config::Config defaults;  // no --config: the shipped rules only
+  std::optional<config::Config> cfg;
+  if (!path.empty()) {
+    cfg = load_or_report(path);
+    if (!cfg) return 2;
+  }
+  auto c = load_classifier(cfg ? *cfg : defaults);
+  if (!c) {
+    std::cerr << c.error().message << "\n";
+    return 2;
+  }
+  classifier = *c;
+  auto stage = bounce::parse_stage(stage_name);
+  if (!stage) {
+    std::cerr << "mta: --stage must be one of connect, ehlo, mail, rcpt, data, any\n";
+    return 2;
+  }
+  std::string provider(bounce::provider_from_mx(mx));
+  auto one = [&](const std::string& line) {
+    // "550 5.1.1 text" or "550-5.1.1 first\n550 5.1.1 second": parse as a
+    // server reply; anything else is a connection-level failure text.
+    protocol::ReplyParser parser;
+    protocol::Reply reply;
+    bool parsed = false;
+    size_t start = 0;
+    for (;;) {
+      size_t nl = line.find("\\n", start);
+      std::string part = line.substr(start, nl == std::string::npos ? nl : nl - start);
+      auto st = parser.feed_line(part);
+      if (st == protocol::ReplyParser::Status::kDone) {
+        reply = parser.take();
+        parsed = true;
+        break;
+      }
+      if (st == protocol::ReplyParser::Status::kError || nl == std::string::npos) break;
+      start = nl + 2;
+    }
+    if (!parsed && line.size() > 3 && line[3] == '-') {
+      // A multi-line reply given without its last line: read "550-..." as
+      // "550 ...".
+      protocol::ReplyParser last;
+      std::string fixed = line;
+      fixed[3] = ' ';
+      if (last.feed_line(fixed) == protocol::ReplyParser::Status::kDone) {
+        reply = last.take();
+        parsed = true;
+      }
+    }
+    if (!parsed) reply = protocol::Reply{0, "", line};
+    auto r = classifier->classify(reply, *stage, provider);
+    nlohmann::json j{{"reply", line},
+                     {"stage", bounce::to_string(*stage)},
+                     {"bounceType", bounce::to_string(r.type)},
+                     {"bounceSubType", bounce::to_string(r.subtype)},
+                     {"category", bounce::to_string(r.category)},
+                     {"suppress", r.suppress},
+                     {"throttle", r.throttle},
+                     {"rule", r.rule_id}};
+    if (!provider.empty()) j["provider"] = provider;
+    std::cout << j.dump() << "\n";
+  };
+  if (!replies.empty()) {
+    for (auto& r : replies) one(r);
+  } else {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) one(line);
+    }
+  }
   return 0;
 }
 
