@@ -185,6 +185,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
           .inc();
       if (o.fate == queue::Fate::kDelivered)
         latency.observe(static_cast<double>(now - job->message->received_ms) / 1000.0);
+      else
+        metrics::counter("mta_delivery_failures_total",
+                         "Deferrals and bounces by bounce category (config/bounce-rules.yaml)",
+                         {{"category", o.category.empty() ? "other" : o.category},
+                          {"result", queue::to_string(o.fate)}})
+            .inc();
       spdlog::info("id={} event={} rcpt=<{}> domain={} ip={} reply=\"{}\"{}",
                    job->message->id.hex(), queue::to_string(o.fate), job->rcpts[i].address,
                    job->domain, ip, o.reply,
