@@ -47,6 +47,7 @@ free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
 dir=$(mktemp -d "$WORKDIR/mta-bench.XXXXXX")
 smtp_port=$(free_port)
 metrics_port=$(free_port)
+dead_port=$(free_port)
 mta_pid=""
 
 cleanup() {
@@ -80,6 +81,14 @@ ip_pools:
 configuration_sets:
   - { name: default, ip_pool: main, priority: normal }
 default_configuration_set: default
+# Intake only: every domain routes to a loopback port where nothing listens,
+# so each message gets one cheap first attempt (connection refused, then
+# the destination is marked dead and the rest are deferred without
+# connecting) and then waits an hour. Delivery work stays out of the figures.
+routes:
+  - { domain: "*", hosts: ["127.0.0.1:$dead_port"] }
+retry:
+  intervals: [1h]
 EOF
 
 "$MTA_BIN" serve --config "$dir/mta.yaml" 2>"$dir/mta.log" &

@@ -189,10 +189,13 @@ void Spool::accept(Message message, std::string body, Done done) {
   b.put(store::Cf::kBodies, std::move(id_key), std::move(body));
   auto shared = std::make_shared<const Message>(std::move(message));
   store_.commit(std::move(b), [this, shared, done = std::move(done)](core::Status s) {
-    bool ok = s.ok();
-    if (ok) spool_gauge().set(static_cast<double>(++count_));
+    // Everything that touches the spool happens before `done`, which may
+    // be the caller's signal that it can go away.
+    if (s.ok()) {
+      spool_gauge().set(static_cast<double>(++count_));
+      if (on_accepted_) on_accepted_(shared);
+    }
     done(std::move(s));
-    if (ok && on_accepted_) on_accepted_(shared);
   });
 }
 
