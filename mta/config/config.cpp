@@ -551,6 +551,7 @@ class Parser final {
         if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || n == 0 ||
             n > 65535)
           item.expected("host or host:port with a port from 1 to 65535");
+        h.port = static_cast<uint16_t>(n);
       } else {
         h.host = t;
       }

@@ -398,6 +398,56 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     co_return hops;
   }
 
+  // Opens `client` to the first next hop that answers. On failure the job
+  // is finished (deferred, or bounced for null MX / NXDOMAIN) and, when no
+  // hop could be reached, the destination is marked dead for a while.
+  awaitable<bool> connect(std::shared_ptr<queue::Job>& job, Client& client, Destination& d,
+                          const config::Config& cfg, const bounce::Classifier& cls,
+                          std::string& provider) {
+    const Source& src = d.source;
+    std::optional<queue::Outcome> failure;
+    config::TlsPolicy policy;
+    auto hops = co_await resolve(cfg, job->domain, failure, cls, policy);
+    if (failure) {
+      finish_all(job, *failure, src, provider);
+      co_return false;
+    }
+    OpenResult last;
+    for (auto& hop : hops) {
+      last = co_await client.open(src.address, src.ehlo, hop, policy);
+      if (!last.ok && last.stage == Stage::kStarttls && last.reply.code == 0 &&
+          policy == config::TlsPolicy::kOpportunistic) {
+        // A broken TLS handshake under opportunistic TLS: like Postfix at
+        // security level "may", deliver in clear text rather than never.
+        spdlog::info("delivery=tls_fallback domain={} host={} reason=\"{}\"", job->domain,
+                     hop.host, last.reply.text);
+        last = co_await client.open(src.address, src.ehlo, hop, config::TlsPolicy::kNone);
+      }
+      if (last.ok) break;
+      spdlog::info("delivery=connect_failed domain={} host={} address={} stage={} reply=\"{}\"",
+                   job->domain, hop.host, hop.address.to_string(), to_string(last.stage),
+                   last.reply.code ? last.reply.to_string() : last.reply.text);
+    }
+    if (!last.ok) {
+      // Every next hop failed: the destination is dead for a while and the
+      // jobs queued for it are deferred without connecting.
+      auto window = std::min<std::chrono::milliseconds>(
+          cfg.retry.intervals.empty() ? std::chrono::minutes(1) : cfg.retry.intervals.front(),
+          std::chrono::minutes(1));
+      {
+        std::lock_guard dl(d.mu);
+        d.dead_until_ms = wall_ms() + window.count();
+        d.dead_reply = last.reply;
+        d.dead_stage = bounce_stage(last.stage);
+      }
+      finish_all(job, from_reply(cls, last.reply, bounce_stage(last.stage), provider), src,
+                 provider);
+      co_return false;
+    }
+    provider = bounce::provider_from_mx(client.hop().host);
+    co_return true;
+  }
+
   awaitable<void> deliver(std::shared_ptr<queue::Job> job, Client& client, Destination& d,
                           const config::Config& cfg, const bounce::Classifier& cls,
                           std::string& provider) {
@@ -412,42 +462,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         co_return;
       }
     }
-    if (!client.is_open() || client.transactions() >= cfg.shaping.max_messages_per_connection) {
-      if (client.is_open()) co_await client.quit();
-      std::optional<queue::Outcome> failure;
-      config::TlsPolicy policy;
-      auto hops = co_await resolve(cfg, job->domain, failure, cls, policy);
-      if (failure) {
-        finish_all(job, *failure, src, provider);
-        co_return;
-      }
-      OpenResult last;
-      for (auto& hop : hops) {
-        last = co_await client.open(src.address, src.ehlo, hop, policy);
-        if (last.ok) break;
-        spdlog::info("delivery=connect_failed domain={} host={} address={} stage={} reply=\"{}\"",
-                     job->domain, hop.host, hop.address.to_string(), to_string(last.stage),
-                     last.reply.code ? last.reply.to_string() : last.reply.text);
-      }
-      if (!last.ok) {
-        // Every next hop failed: the destination is dead for a while and
-        // the jobs queued for it are deferred without connecting.
-        auto window = std::min<std::chrono::milliseconds>(
-            cfg.retry.intervals.empty() ? std::chrono::minutes(1) : cfg.retry.intervals.front(),
-            std::chrono::minutes(1));
-        {
-          std::lock_guard dl(d.mu);
-          d.dead_until_ms = wall_ms() + window.count();
-          d.dead_reply = last.reply;
-          d.dead_stage = bounce_stage(last.stage);
-        }
-        finish_all(job, from_reply(cls, last.reply, bounce_stage(last.stage), provider), src,
-                   provider);
-        co_return;
-      }
-      provider = bounce::provider_from_mx(client.hop().host);
-    }
-
     // The envelope: suppressed recipients are not sent to.
     std::vector<size_t> idx;
     std::vector<std::string> rcpts;
@@ -465,22 +479,43 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       finish_all(job, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
       co_return;
     }
-    if (m.eight_bit && !client.supports_8bitmime()) {
-      protocol::Reply r{554, "5.6.3",
-                        "message has 8-bit content and " + client.hop().host +
-                            " does not announce 8BITMIME; conversion to 7 bit is not supported"};
-      finish_all(job, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
-      co_return;
-    }
-    if (client.max_size() > 0 && m.size > client.max_size()) {
-      protocol::Reply r{552, "5.3.4",
-                        fmt::format("message size {} exceeds the {} bytes {} accepts", m.size,
-                                    client.max_size(), client.hop().host)};
-      finish_all(job, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
-      co_return;
-    }
     std::string payload = protocol::dot_stuff(**body);
-    auto tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, m.size);
+
+    TxResult tx;
+    for (int round = 0;; ++round) {
+      // A reused connection may have been closed by the server while idle;
+      // that shows only when we use it. Then one fresh connection is tried
+      // before anything counts as a failure.
+      bool reused = client.is_open();
+      if (!client.is_open() || client.transactions() >= cfg.shaping.max_messages_per_connection) {
+        if (client.is_open()) co_await client.quit();
+        reused = false;
+        if (!co_await connect(job, client, d, cfg, cls, provider)) co_return;
+      }
+      if (m.eight_bit && !client.supports_8bitmime()) {
+        protocol::Reply r{554, "5.6.3",
+                          "message has 8-bit content and " + client.hop().host +
+                              " does not announce 8BITMIME; conversion to 7 bit is not supported"};
+        finish_all(job, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
+        co_return;
+      }
+      if (client.max_size() > 0 && m.size > client.max_size()) {
+        protocol::Reply r{552, "5.3.4",
+                          fmt::format("message size {} exceeds the {} bytes {} accepts", m.size,
+                                      client.max_size(), client.hop().host)};
+        finish_all(job, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
+        co_return;
+      }
+      tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, m.size);
+      bool nothing_heard = tx.broken && tx.mail.code == 0;
+      if (reused && nothing_heard && round == 0) {
+        spdlog::debug("delivery=stale_connection domain={} host={}", job->domain,
+                      client.hop().host);
+        client.close();
+        continue;
+      }
+      break;
+    }
 
     std::vector<queue::Outcome> outcomes(job->rcpts.size());
     std::string remote_ip = client.hop().address.to_string();

@@ -83,7 +83,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   size_t active = 0;
   bool backlog = true;  // due entries may wait in the index: scan before admitting
   bool stopping = false;
-  bool woken = false;
+  bool woken = true;  // scan at once on start: recovery, and mail waiting since
   int turn = 0;
   std::thread thread;
 
@@ -327,6 +327,9 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       std::lock_guard lock(mu);
       retry = opts.retry;
     }
+    // One jitter per job, so recipients deferred together come due together
+    // and are retried in one transaction again.
+    const double jitter = jitter_factor(retry.jitter);
     std::unique_lock lock(mu);
     auto it = live.find(id_key);
     if (it == live.end()) MTA_PANIC("complete() for a message that is not active");
@@ -357,8 +360,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         case Fate::kDeferred: {
           ++e.attempts;
           auto wait = interval(retry, e.attempts);
-          next = now + static_cast<int64_t>(static_cast<double>(wait.count()) *
-                                            jitter_factor(retry.jitter));
+          next = now + static_cast<int64_t>(static_cast<double>(wait.count()) * jitter);
           if (now - msg.received_ms >= retry.max_age.count()) {
             e.state = EnvelopeState::kExpired;
             --l.nonfinal;

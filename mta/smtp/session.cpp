@@ -430,7 +430,10 @@ class Session final : public std::enable_shared_from_this<Session> {
       reply(452, "4.5.3", "Too many recipients");
       return;
     }
-    rcpts_.push_back(std::move(parsed.value->address));
+    std::string address = std::move(parsed.value->address);
+    // RFC 5321 4.5.1: a bare "postmaster" is this server's postmaster.
+    if (address.find('@') == std::string::npos) address += "@" + cfg_->hostname;
+    rcpts_.push_back(std::move(address));
     enter(State::kRcpt);
     reply(250, "2.1.5", "Ok");
   }

@@ -612,9 +612,13 @@ class SmtpConn:
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        if source:
-            self.sock.bind((source, 0))
-        self.sock.connect((host, port))
+        try:
+            if source:
+                self.sock.bind((source, 0))
+            self.sock.connect((host, port))
+        except OSError:
+            self.sock.close()          # no ResourceWarning for a refused connection
+            raise
         self.timeout = timeout
         self.buf = b""
         self.eof = False
