@@ -9,11 +9,11 @@
 // transaction (both bounded by kDrainTimeout); stop the io threads; wait
 // for every pending spool write; close the spool.
 // SIGHUP reloads the config; a bad new config is logged and ignored.
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -173,17 +173,18 @@ int serve(const std::string& config_path) {
   core::SystemClock clock;
   auto scheduler =
       std::make_unique<queue::Scheduler>(**store, **spool, clock, scheduler_options(*cfg));
-  auto engine = std::make_unique<delivery::Engine>(io, **store, *scheduler, *resolver, cfg,
-                                                   *classifier);
+  auto engine =
+      std::make_unique<delivery::Engine>(io, **store, *scheduler, *resolver, cfg, *classifier);
   const std::string reporting_mta = cfg->hostname;
-  (*spool)->set_batch_hook([](const queue::Message& m, store::Batch& b) { events::add_send(b, m); });
+  (*spool)->set_batch_hook(
+      [](const queue::Message& m, store::Batch& b) { events::add_send(b, m); });
   (*spool)->set_accepted_hook([s = scheduler.get()](auto m) { s->admit(std::move(m)); });
-  scheduler->start([e = engine.get()](queue::Job j) { e->dispatch(std::move(j)); },
-                   [&reporting_mta, acc = accounting.get()](const queue::Decision& d,
-                                                            store::Batch& b) {
-                     events::add_decision(b, d, reporting_mta);
-                     if (acc) acc->write(d);
-                   });
+  scheduler->start(
+      [e = engine.get()](queue::Job j) { e->dispatch(std::move(j)); },
+      [&reporting_mta, acc = accounting.get()](const queue::Decision& d, store::Batch& b) {
+        events::add_decision(b, d, reporting_mta);
+        if (acc) acc->write(d);
+      });
 
   auto smtp_server = std::make_unique<smtp::Server>(io, **spool, cfg);
   if (auto s = smtp_server->start(); !s.ok()) {

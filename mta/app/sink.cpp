@@ -2,6 +2,7 @@
 // line per message (who sent it, from which address, to whom, how big) and
 // optionally writes it to a directory, so the whole loop of a local set-up
 // is visible without a real mail server. Not for production.
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -10,7 +11,6 @@
 #include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
 
 #include <atomic>
 #include <cstdio>
@@ -72,8 +72,9 @@ awaitable<void> sink_session(tcp::socket sock, std::string dump_dir) {
     switch (cmd.verb) {
       case protocol::Verb::kEhlo:
         helo = std::string(cmd.arg);
-        out += "250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 104857600\r\n"
-               "250 ENHANCEDSTATUSCODES\r\n";
+        out +=
+            "250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 104857600\r\n"
+            "250 ENHANCEDSTATUSCODES\r\n";
         break;
       case protocol::Verb::kHelo:
         helo = std::string(cmd.arg);

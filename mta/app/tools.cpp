@@ -9,9 +9,9 @@
 #include "mta/app/commands.hpp"
 #include "mta/app/wiring.hpp"
 #include "mta/config/config.hpp"
-#include "mta/protocol/reply.hpp"
 #include "mta/events/outbox.hpp"
 #include "mta/protocol/command.hpp"
+#include "mta/protocol/reply.hpp"
 #include "mta/queue/scheduler.hpp"
 #include "mta/queue/spool.hpp"
 #include "mta/store/store.hpp"
@@ -242,8 +242,10 @@ int suppression_list(const std::string& path, bool json) {
   auto s = queue::list_suppressions(**store, [&](const queue::SuppressionEntry& e) {
     ++n;
     if (json) {
-      nlohmann::json j{{"address", e.address},       {"reason", e.reason},
-                       {"created", rfc3339(e.created_ms)}, {"message_id", e.message_id},
+      nlohmann::json j{{"address", e.address},
+                       {"reason", e.reason},
+                       {"created", rfc3339(e.created_ms)},
+                       {"message_id", e.message_id},
                        {"detail", e.detail}};
       std::cout << j.dump() << "\n";
     } else {
@@ -260,8 +262,8 @@ int suppression_list(const std::string& path, bool json) {
   return 0;
 }
 
-int suppression_edit(const std::string& path, const std::string& address,
-                     const std::string& reason, bool add) {
+int suppression_edit(const std::string& path, const std::string& address, const std::string& reason,
+                     bool add) {
   auto cfg = load_or_report(path);
   if (!cfg) return 2;
   if (!protocol::is_valid_mailbox(address)) {

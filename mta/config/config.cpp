@@ -616,9 +616,9 @@ class Parser final {
       struct {
         const char* key;
         Duration* out;
-      } fields[] = {{"connect", &to.connect}, {"banner", &to.banner},   {"ehlo", &to.ehlo},
-                    {"starttls", &to.starttls}, {"mail", &to.mail},   {"rcpt", &to.rcpt},
-                    {"data", &to.data},       {"data_end", &to.data_end}};
+      } fields[] = {{"connect", &to.connect},   {"banner", &to.banner},    {"ehlo", &to.ehlo},
+                    {"starttls", &to.starttls}, {"mail", &to.mail},        {"rcpt", &to.rcpt},
+                    {"data", &to.data},         {"data_end", &to.data_end}};
       for (auto& f : fields)
         if (auto d = tm.get(f.key)) *f.out = duration(*d, milliseconds(100), hours(1));
     }

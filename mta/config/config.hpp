@@ -47,18 +47,18 @@ struct SmtpUser {
 };
 
 struct Smtp {
-  std::vector<SmtpListener> listeners;  // at least one
+  std::vector<SmtpListener> listeners;     // at least one
   std::vector<core::Cidr> relay_networks;  // default: 127.0.0.0/8 and ::1
   // Clients that may AUTH without STARTTLS (credentials in clear text).
   // Default: loopback only (127.0.0.0/8, ::1).
   std::vector<core::Cidr> plaintext_auth_networks;
   std::vector<SmtpUser> users;
-  uint64_t max_message_bytes = 41943040;  // 40 MiB; announced in SIZE
-  uint32_t max_recipients = 50;           // per transaction
-  uint32_t max_connections = 1000;        // in total
-  uint32_t max_connections_per_ip = 50;   // per client address
-  uint32_t max_command_line = 512;        // octets incl. CRLF (RFC 5321 4.5.3.1.4)
-  uint32_t max_errors = 10;               // protocol errors before 421 and close
+  uint64_t max_message_bytes = 41943040;               // 40 MiB; announced in SIZE
+  uint32_t max_recipients = 50;                        // per transaction
+  uint32_t max_connections = 1000;                     // in total
+  uint32_t max_connections_per_ip = 50;                // per client address
+  uint32_t max_command_line = 512;                     // octets incl. CRLF (RFC 5321 4.5.3.1.4)
+  uint32_t max_errors = 10;                            // protocol errors before 421 and close
   Duration command_timeout = std::chrono::minutes(5);  // RFC 5321 4.5.3.2.7
   Duration data_timeout = std::chrono::minutes(10);    // whole DATA phase, from 354 to the dot
 };
@@ -114,17 +114,17 @@ struct Route {
 };
 
 struct Dns {
-  std::vector<core::HostPort> servers;  // empty: /etc/resolv.conf
+  std::vector<core::HostPort> servers;         // empty: /etc/resolv.conf
   Duration timeout = std::chrono::seconds(5);  // per try
   uint32_t attempts = 2;
 };
 
 struct Retry {
   // Wait after the Nth temporary failure; the last one repeats.
-  std::vector<Duration> intervals = {
-      std::chrono::minutes(1),  std::chrono::minutes(5), std::chrono::minutes(15),
-      std::chrono::minutes(30), std::chrono::hours(1),   std::chrono::hours(2),
-      std::chrono::hours(4)};
+  std::vector<Duration> intervals = {std::chrono::minutes(1),  std::chrono::minutes(5),
+                                     std::chrono::minutes(15), std::chrono::minutes(30),
+                                     std::chrono::hours(1),    std::chrono::hours(2),
+                                     std::chrono::hours(4)};
   Duration max_age = std::chrono::hours(72);  // then the envelope expires (bounces)
 };
 
@@ -171,7 +171,7 @@ struct Bounces {
 };
 
 struct Config {
-  std::string path;  // the file it came from
+  std::string path;      // the file it came from
   std::string hostname;  // default: gethostname()
   std::string spool_dir;
   std::string log_level = "info";  // trace | debug | info | warn | error

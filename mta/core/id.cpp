@@ -41,7 +41,9 @@ std::string MessageId::hex() const {
   return out;
 }
 
-uint64_t MessageId::micros() const { return get_be(bytes.data(), 8); }
+uint64_t MessageId::micros() const {
+  return get_be(bytes.data(), 8);
+}
 
 std::optional<MessageId> MessageId::from_hex(std::string_view text) {
   if (text.size() != 32) return std::nullopt;
@@ -49,10 +51,14 @@ std::optional<MessageId> MessageId::from_hex(std::string_view text) {
   for (size_t i = 0; i < 32; ++i) {
     char c = text[i];
     int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = c - 'A' + 10;
+    else
+      return std::nullopt;
     id.bytes[i / 2] = static_cast<uint8_t>(id.bytes[i / 2] | (i % 2 ? v : v << 4));
   }
   return id;

@@ -70,7 +70,9 @@ bool Cidr::contains(const IpAddress& addr) const {
   return (a.bytes[full] & mask) == (net.bytes[full] & mask);
 }
 
-std::string Cidr::to_string() const { return net.to_string() + "/" + std::to_string(prefix); }
+std::string Cidr::to_string() const {
+  return net.to_string() + "/" + std::to_string(prefix);
+}
 
 std::optional<HostPort> HostPort::parse(std::string_view text) {
   HostPort hp;

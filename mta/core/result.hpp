@@ -43,7 +43,9 @@ class [[nodiscard]] Result {
 struct Ok {};
 using Status = Result<Ok>;
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message) {
+  return Error{std::move(message)};
+}
 
 [[noreturn]] inline void panic(const char* func, const char* what) {
   std::fprintf(stderr, "panic: %s: %s\n", func, what);
@@ -54,7 +56,7 @@ inline Error make_error(std::string message) { return Error{std::move(message)};
 
 // Aborts loudly with the function's name when an invariant is broken.
 #define MTA_PANIC(what) ::mta::core::panic(__func__, (what))
-#define MTA_ASSERT(cond) \
-  do {                   \
+#define MTA_ASSERT(cond)                                \
+  do {                                                  \
     if (!(cond)) MTA_PANIC("assertion failed: " #cond); \
   } while (0)

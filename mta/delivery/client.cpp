@@ -1,13 +1,13 @@
 #include "mta/delivery/client.hpp"
 
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
-#include <openssl/ssl.h>
-#include <spdlog/spdlog.h>
 
 #include <charconv>
 
@@ -30,15 +30,24 @@ std::string upper_word(std::string_view line) {
 
 const char* to_string(Stage s) {
   switch (s) {
-    case Stage::kConnect: return "connect";
-    case Stage::kBanner: return "banner";
-    case Stage::kEhlo: return "ehlo";
-    case Stage::kStarttls: return "starttls";
-    case Stage::kMail: return "mail";
-    case Stage::kRcpt: return "rcpt";
-    case Stage::kData: return "data";
-    case Stage::kDataEnd: return "data_end";
-    case Stage::kQuit: return "quit";
+    case Stage::kConnect:
+      return "connect";
+    case Stage::kBanner:
+      return "banner";
+    case Stage::kEhlo:
+      return "ehlo";
+    case Stage::kStarttls:
+      return "starttls";
+    case Stage::kMail:
+      return "mail";
+    case Stage::kRcpt:
+      return "rcpt";
+    case Stage::kData:
+      return "data";
+    case Stage::kDataEnd:
+      return "data_end";
+    case Stage::kQuit:
+      return "quit";
   }
   return "?";
 }
@@ -47,7 +56,9 @@ Client::Client(asio::any_io_executor ex, const config::DeliveryTimeouts& timeout
                std::shared_ptr<asio::ssl::context> tls)
     : ex_(ex), timeouts_(timeouts), tls_ctx_(std::move(tls)), sock_(ex), timer_(ex) {}
 
-Client::~Client() { close(); }
+Client::~Client() {
+  close();
+}
 
 void Client::close() {
   open_ = false;
@@ -180,7 +191,7 @@ awaitable<bool> Client::ehlo(const std::string& name, protocol::Reply& reply) {
     // RFC 5321 4.1.4: fall back to HELO for servers without ESMTP.
     std::string helo = "HELO " + name + "\r\n";
     reply = co_await command(helo, timeouts_.ehlo, ok);
-    co_return ok && reply.code == 250;
+    co_return ok&& reply.code == 250;
   }
   ext_pipelining_ = ext_8bitmime_ = ext_starttls_ = false;
   ext_size_ = 0;
@@ -222,7 +233,8 @@ awaitable<OpenResult> Client::open(asio::ip::address source, std::string ehlo_na
   sock_.open(remote.protocol(), ec);
   if (!ec && !source.is_unspecified()) sock_.bind(tcp::endpoint(source, 0), ec);
   if (ec) {
-    last_error_ = fmt::format("cannot bind source address {}: {}", source.to_string(), ec.message());
+    last_error_ =
+        fmt::format("cannot bind source address {}: {}", source.to_string(), ec.message());
     res.reply = failure("cannot connect to");
     close();
     co_return res;
@@ -261,8 +273,9 @@ awaitable<OpenResult> Client::open(asio::ip::address source, std::string ehlo_na
   bool want_tls = policy != config::TlsPolicy::kNone && ext_starttls_;
   if (policy == config::TlsPolicy::kRequired && !ext_starttls_) {
     res.stage = Stage::kStarttls;
-    res.reply = protocol::Reply{0, "", fmt::format("{} [{}] does not offer STARTTLS (tls: required)",
-                                                   hop_.host, hop_.address.to_string())};
+    res.reply = protocol::Reply{0, "",
+                                fmt::format("{} [{}] does not offer STARTTLS (tls: required)",
+                                            hop_.host, hop_.address.to_string())};
     co_await quit();
     co_return res;
   }
@@ -308,8 +321,9 @@ awaitable<OpenResult> Client::open(asio::ip::address source, std::string ehlo_na
   co_return res;
 }
 
-awaitable<TxResult> Client::send(const std::string& mail_from, const std::vector<std::string>& rcpts,
-                                 const std::string& payload, bool eight_bit, uint64_t size) {
+awaitable<TxResult> Client::send(const std::string& mail_from,
+                                 const std::vector<std::string>& rcpts, const std::string& payload,
+                                 bool eight_bit, uint64_t size) {
   TxResult tx;
   tx.rcpt.resize(rcpts.size());
   if (needs_rset_) {

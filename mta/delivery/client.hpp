@@ -49,8 +49,8 @@ struct TxResult {
   Stage stage = Stage::kMail;
   protocol::Reply mail;
   std::vector<std::optional<protocol::Reply>> rcpt;  // one per recipient given
-  protocol::Reply data;   // the reply to DATA (354 expected)
-  protocol::Reply final;  // the reply to the final dot
+  protocol::Reply data;                              // the reply to DATA (354 expected)
+  protocol::Reply final;                             // the reply to the final dot
 };
 
 class Client final {
@@ -63,8 +63,8 @@ class Client final {
                                    config::TlsPolicy policy);
   // `payload` is dot-stuffed and terminated (protocol::dot_stuff).
   asio::awaitable<TxResult> send(const std::string& mail_from,
-                                 const std::vector<std::string>& rcpts,
-                                 const std::string& payload, bool eight_bit, uint64_t size);
+                                 const std::vector<std::string>& rcpts, const std::string& payload,
+                                 bool eight_bit, uint64_t size);
   asio::awaitable<void> quit();
   void close();
 
@@ -79,8 +79,8 @@ class Client final {
  private:
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
   asio::awaitable<std::optional<protocol::Reply>> read_reply(std::chrono::milliseconds timeout);
-  asio::awaitable<protocol::Reply> command(const std::string& line, std::chrono::milliseconds timeout,
-                                           bool& ok);
+  asio::awaitable<protocol::Reply> command(const std::string& line,
+                                           std::chrono::milliseconds timeout, bool& ok);
   asio::awaitable<bool> ehlo(const std::string& name, protocol::Reply& reply);
   void arm(std::chrono::milliseconds timeout);
   void disarm();

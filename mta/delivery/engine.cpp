@@ -1,5 +1,7 @@
 #include "mta/delivery/engine.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -8,8 +10,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 #include <list>
@@ -67,14 +67,20 @@ Source source_for(const config::Config& cfg, const queue::Message& m) {
 bounce::Stage bounce_stage(Stage s) {
   switch (s) {
     case Stage::kConnect:
-    case Stage::kBanner: return bounce::Stage::kConnect;
+    case Stage::kBanner:
+      return bounce::Stage::kConnect;
     case Stage::kEhlo:
-    case Stage::kStarttls: return bounce::Stage::kEhlo;
-    case Stage::kMail: return bounce::Stage::kMail;
-    case Stage::kRcpt: return bounce::Stage::kRcpt;
+    case Stage::kStarttls:
+      return bounce::Stage::kEhlo;
+    case Stage::kMail:
+      return bounce::Stage::kMail;
+    case Stage::kRcpt:
+      return bounce::Stage::kRcpt;
     case Stage::kData:
-    case Stage::kDataEnd: return bounce::Stage::kData;
-    case Stage::kQuit: return bounce::Stage::kAny;
+    case Stage::kDataEnd:
+      return bounce::Stage::kData;
+    case Stage::kQuit:
+      return bounce::Stage::kAny;
   }
   return bounce::Stage::kAny;
 }
@@ -178,10 +184,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       if (o.source_ip.empty()) o.source_ip = src.address.is_unspecified() ? "" : ip;
       if (o.pool.empty()) o.pool = src.pool;
       if (o.fate == queue::Fate::kPostponed) continue;
-      metrics::counter("mta_deliveries_total",
-                       "Delivery attempts by sending pool and IP, provider and result",
-                       {{"pool", pool}, {"ip", ip}, {"provider", prov},
-                        {"result", queue::to_string(o.fate)}})
+      metrics::counter(
+          "mta_deliveries_total", "Delivery attempts by sending pool and IP, provider and result",
+          {{"pool", pool}, {"ip", ip}, {"provider", prov}, {"result", queue::to_string(o.fate)}})
           .inc();
       if (o.fate == queue::Fate::kDelivered)
         latency.observe(static_cast<double>(now - job->message->received_ms) / 1000.0);
@@ -357,8 +362,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   awaitable<std::vector<Hop>> resolve(const config::Config& cfg, const std::string& domain,
                                       std::optional<queue::Outcome>& failure,
-                                      const bounce::Classifier& cls,
-                                      config::TlsPolicy& policy) {
+                                      const bounce::Classifier& cls, config::TlsPolicy& policy) {
     std::vector<Hop> hops;
     policy = cfg.delivery.tls;
     if (const config::Route* route = cfg.find_route(domain)) {
@@ -383,8 +387,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       co_return hops;
     }
     if (nh.status == dns::Status::kNxDomain) {
-      protocol::Reply r{550, "5.1.2", "Host or domain name not found: " + domain + " (" +
-                                          nh.error + ")"};
+      protocol::Reply r{550, "5.1.2",
+                        "Host or domain name not found: " + domain + " (" + nh.error + ")"};
       failure = from_reply(cls, r, bounce::Stage::kConnect, {});
       co_return hops;
     }
@@ -419,8 +423,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
           policy == config::TlsPolicy::kOpportunistic) {
         // A broken TLS handshake under opportunistic TLS: like Postfix at
         // security level "may", deliver in clear text rather than never.
-        spdlog::info("delivery=tls_fallback domain={} host={} reason=\"{}\"", job->domain,
-                     hop.host, last.reply.text);
+        spdlog::info("delivery=tls_fallback domain={} host={} reason=\"{}\"", job->domain, hop.host,
+                     last.reply.text);
         last = co_await client.open(src.address, src.ehlo, hop, config::TlsPolicy::kNone);
       }
       if (last.ok) break;
@@ -473,9 +477,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     const queue::Message& m = *job->message;
     auto body = queue::Spool::body(store, m.id);
     if (!body || !body->has_value()) {
-      protocol::Reply r{451, "4.3.0",
-                        "message body unreadable: " +
-                            (body ? std::string("missing") : body.error().message)};
+      protocol::Reply r{
+          451, "4.3.0",
+          "message body unreadable: " + (body ? std::string("missing") : body.error().message)};
       finish_all(job, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
       co_return;
     }
@@ -579,7 +583,9 @@ Engine::Engine(asio::io_context& io, store::Store& store, queue::Scheduler& sche
 
 Engine::~Engine() = default;
 
-void Engine::dispatch(queue::Job job) { impl_->dispatch(std::move(job)); }
+void Engine::dispatch(queue::Job job) {
+  impl_->dispatch(std::move(job));
+}
 
 void Engine::reload(std::shared_ptr<const config::Config> cfg,
                     std::shared_ptr<const bounce::Classifier> classifier) {
@@ -588,8 +594,12 @@ void Engine::reload(std::shared_ptr<const config::Config> cfg,
   impl_->classifier = std::move(classifier);
 }
 
-void Engine::stop() { impl_->stop(); }
+void Engine::stop() {
+  impl_->stop();
+}
 
-size_t Engine::connections() const { return impl_->connections.load(); }
+size_t Engine::connections() const {
+  return impl_->connections.load();
+}
 
 }  // namespace mta::delivery

@@ -40,8 +40,7 @@ namespace mta::delivery {
 class Engine final {
  public:
   Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
-         dns::Resolver& resolver,
-         std::shared_ptr<const config::Config> cfg,
+         dns::Resolver& resolver, std::shared_ptr<const config::Config> cfg,
          std::shared_ptr<const bounce::Classifier> classifier);
   ~Engine();
 

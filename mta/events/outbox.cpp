@@ -26,8 +26,7 @@ std::string iso8601(int64_t ms) {
 
 std::string header(const queue::Message& m, std::string_view name) {
   for (auto& [k, v] : m.headers)
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         }))
@@ -143,8 +142,9 @@ std::string decision_json(const queue::Decision& d, std::string_view reporting_m
     case queue::EnvelopeState::kBounced:
     case queue::EnvelopeState::kExpired: {
       bool expired = d.state == queue::EnvelopeState::kExpired;
-      std::string type = expired ? "Permanent" : (o.bounce_type.empty() ? "Permanent" : o.bounce_type);
-      std::string subtype = d.rcpt.suppressed ? "Suppressed"
+      std::string type =
+          expired ? "Permanent" : (o.bounce_type.empty() ? "Permanent" : o.bounce_type);
+      std::string subtype = d.rcpt.suppressed          ? "Suppressed"
                             : o.bounce_subtype.empty() ? "General"
                                                        : o.bounce_subtype;
       std::string diagnostic = expired ? "smtp; expired after " + std::to_string(d.attempts) +
@@ -174,8 +174,7 @@ std::string decision_json(const queue::Decision& d, std::string_view reporting_m
       e["deliveryDelay"] = {
           {"timestamp", ts},
           {"delayType", o.delay_type.empty() ? "TransientCommunicationFailure" : o.delay_type},
-          {"expirationTime",
-           iso8601(m.received_ms + d.max_age_ms)},
+          {"expirationTime", iso8601(m.received_ms + d.max_age_ms)},
           {"delayedRecipients",
            {{{"emailAddress", d.rcpt.address},
              {"status", status_of(o.reply, false)},

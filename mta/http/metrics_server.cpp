@@ -1,7 +1,7 @@
 #include "mta/http/metrics_server.hpp"
 
-#include <restinio/all.hpp>
 #include <spdlog/spdlog.h>
+#include <restinio/all.hpp>
 
 #include <future>
 
@@ -27,9 +27,8 @@ MetricsServer::~MetricsServer() = default;
 
 core::Status MetricsServer::start() {
   try {
-    impl_->server = std::make_unique<HttpServer>(
-        restinio::external_io_context(impl_->io),
-        [&](auto& settings) {
+    impl_->server =
+        std::make_unique<HttpServer>(restinio::external_io_context(impl_->io), [&](auto& settings) {
           settings.address(impl_->listen.host)
               .port(impl_->listen.port)
               .request_handler([](restinio::request_handle_t req) {
@@ -51,8 +50,8 @@ core::Status MetricsServer::start() {
     impl_->server->open_sync();
     impl_->open = true;
   } catch (const std::exception& e) {
-    return core::make_error("cannot listen on " + impl_->listen.to_string() + " for metrics: " +
-                            e.what());
+    return core::make_error("cannot listen on " + impl_->listen.to_string() +
+                            " for metrics: " + e.what());
   }
   spdlog::info("metrics=listening address={}", impl_->listen.to_string());
   return core::Ok{};

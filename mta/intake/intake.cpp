@@ -61,9 +61,8 @@ std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission s
   std::string from = sub.helo.empty() ? fmt::format("[{}]", sub.client_ip)
                                       : fmt::format("{} ([{}])", sub.helo, sub.client_ip);
   std::string trace;
-  trace += protocol::format_header(
-      "Received", fmt::format("from {} by {} (mta) with {} id {}; {}", from, cfg.hostname, with,
-                              hex, date));
+  trace += protocol::format_header("Received", fmt::format("from {} by {} (mta) with {} id {}; {}",
+                                                           from, cfg.hostname, with, hex, date));
   trace += protocol::format_header("X-MTA-Message-ID", hex);
   if (!has_message_id)
     trace += protocol::format_header("Message-ID", fmt::format("<{}@{}>", hex, cfg.hostname));

@@ -30,7 +30,9 @@ State& state() {
 void Counter::inc(double v) const {
   if (p_) static_cast<prometheus::Counter*>(p_)->Increment(v);
 }
-double Counter::value() const { return p_ ? static_cast<prometheus::Counter*>(p_)->Value() : 0; }
+double Counter::value() const {
+  return p_ ? static_cast<prometheus::Counter*>(p_)->Value() : 0;
+}
 
 void Gauge::set(double v) const {
   if (p_) static_cast<prometheus::Gauge*>(p_)->Set(v);
@@ -41,7 +43,9 @@ void Gauge::inc(double v) const {
 void Gauge::dec(double v) const {
   if (p_) static_cast<prometheus::Gauge*>(p_)->Decrement(v);
 }
-double Gauge::value() const { return p_ ? static_cast<prometheus::Gauge*>(p_)->Value() : 0; }
+double Gauge::value() const {
+  return p_ ? static_cast<prometheus::Gauge*>(p_)->Value() : 0;
+}
 
 void Histogram::observe(double v) const {
   if (p_) static_cast<prometheus::Histogram*>(p_)->Observe(v);
@@ -68,8 +72,10 @@ Gauge gauge(std::string_view name, std::string_view help, const Labels& labels) 
   std::lock_guard lock(s.mu);
   auto it = s.gauges.find(name);
   if (it == s.gauges.end()) {
-    auto& fam =
-        prometheus::BuildGauge().Name(std::string(name)).Help(std::string(help)).Register(s.registry);
+    auto& fam = prometheus::BuildGauge()
+                    .Name(std::string(name))
+                    .Help(std::string(help))
+                    .Register(s.registry);
     it = s.gauges.emplace(std::string(name), &fam).first;
   }
   Gauge g;
@@ -95,9 +101,9 @@ Histogram histogram(std::string_view name, std::string_view help,
 }
 
 const std::vector<double>& latency_buckets() {
-  static const std::vector<double> b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                        0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
-                                        5,      10,      30,     60};
+  static const std::vector<double> b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                        1,      2.5,     5,      10,    30,     60};
   return b;
 }
 

@@ -20,7 +20,9 @@ class Writer {
     }
     out_.push_back(static_cast<char>(v));
   }
-  void svarint(int64_t v) { varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void svarint(int64_t v) {
+    varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
   void str(std::string_view s) {
     varint(s.size());
     out_.append(s);

@@ -44,10 +44,14 @@ metrics::Gauge& active_gauge() {
 
 const char* to_string(Fate f) {
   switch (f) {
-    case Fate::kDelivered: return "delivered";
-    case Fate::kDeferred: return "deferred";
-    case Fate::kBounced: return "bounced";
-    case Fate::kPostponed: return "postponed";
+    case Fate::kDelivered:
+      return "delivered";
+    case Fate::kDeferred:
+      return "deferred";
+    case Fate::kBounced:
+      return "bounced";
+    case Fate::kPostponed:
+      return "postponed";
   }
   return "?";
 }
@@ -75,8 +79,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   uint64_t completions = 0;
   struct Live {
     std::shared_ptr<const Message> message;
-    int nonfinal = 0;  // envelopes not yet delivered, bounced or expired
-    int refs = 0;      // jobs of this message not yet committed
+    int nonfinal = 0;       // envelopes not yet delivered, bounced or expired
+    int refs = 0;           // jobs of this message not yet committed
     bool poisoned = false;  // a commit failed: never conclude the message is done
   };
   std::unordered_map<std::string, Live> live;  // by id key
@@ -210,59 +214,60 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       group.clear();
     };
 
-    auto st = store.scan(store::Cf::kSchedule, from, to, [&](std::string_view k,
-                                                            std::string_view v) {
-      if (taken >= limit) {
-        exhausted = false;
-        return false;
-      }
-      if (k.size() != kScheduleKeySize) {
-        orphans.emplace_back(k);
-        return true;
-      }
-      std::string key(k);
-      auto entry = decode_schedule_entry(v);
-      auto id = core::MessageId::from_key(k.substr(9, 16));
-      if (!entry || !id) {
-        orphans.push_back(key);
-        return true;
-      }
-      bool recheck;
-      {
-        std::lock_guard lock(mu);
-        if (!claim(key)) return true;  // in flight
-        ++active;
-        recheck = completions != completions_at_start;
-      }
-      if (recheck) {
-        auto still = store.get(store::Cf::kSchedule, key);
-        if (!still || !still->has_value()) {
-          std::lock_guard lock(mu);
-          in_flight.erase(key);
-          --active;
-          return true;  // finished since the scan began
-        }
-      }
-      if (!have_cur || !(cur == *id)) {
-        flush();
-        cur = *id;
-        have_cur = true;
-      }
-      Job::Rcpt r;
-      r.index = store::get_u32(k.substr(25, 4));
-      r.address = std::move(entry->recipient);
-      r.attempts = entry->attempts;
-      r.schedule_key = std::move(key);
-      fill_suppression(r);
-      auto domain = protocol::domain_of(r.address);
-      auto& job = group[domain];
-      job.domain = domain;
-      job.rcpts.push_back(std::move(r));
-      ++taken;
-      return true;
-    });
+    auto st =
+        store.scan(store::Cf::kSchedule, from, to, [&](std::string_view k, std::string_view v) {
+          if (taken >= limit) {
+            exhausted = false;
+            return false;
+          }
+          if (k.size() != kScheduleKeySize) {
+            orphans.emplace_back(k);
+            return true;
+          }
+          std::string key(k);
+          auto entry = decode_schedule_entry(v);
+          auto id = core::MessageId::from_key(k.substr(9, 16));
+          if (!entry || !id) {
+            orphans.push_back(key);
+            return true;
+          }
+          bool recheck;
+          {
+            std::lock_guard lock(mu);
+            if (!claim(key)) return true;  // in flight
+            ++active;
+            recheck = completions != completions_at_start;
+          }
+          if (recheck) {
+            auto still = store.get(store::Cf::kSchedule, key);
+            if (!still || !still->has_value()) {
+              std::lock_guard lock(mu);
+              in_flight.erase(key);
+              --active;
+              return true;  // finished since the scan began
+            }
+          }
+          if (!have_cur || !(cur == *id)) {
+            flush();
+            cur = *id;
+            have_cur = true;
+          }
+          Job::Rcpt r;
+          r.index = store::get_u32(k.substr(25, 4));
+          r.address = std::move(entry->recipient);
+          r.attempts = entry->attempts;
+          r.schedule_key = std::move(key);
+          fill_suppression(r);
+          auto domain = protocol::domain_of(r.address);
+          auto& job = group[domain];
+          job.domain = domain;
+          job.rcpts.push_back(std::move(r));
+          ++taken;
+          return true;
+        });
     flush();
-    if (!st.ok()) spdlog::error("queue=scheduler event=scan_failed error=\"{}\"", st.error().message);
+    if (!st.ok())
+      spdlog::error("queue=scheduler event=scan_failed error=\"{}\"", st.error().message);
     if (!orphans.empty()) {
       spdlog::warn("queue=scheduler event=orphans_removed count={}", orphans.size());
       store::Batch b;
@@ -398,7 +403,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     auto self = shared_from_this();
     store.commit(
         std::move(b),
-        [self, keys = std::move(keys), id_key, n, finished, done = std::move(done)](core::Status s) {
+        [self, keys = std::move(keys), id_key, n, finished,
+         done = std::move(done)](core::Status s) {
           {
             std::lock_guard lock(self->mu);
             ++self->completions;
@@ -428,7 +434,9 @@ Scheduler::Scheduler(store::Store& store, Spool& spool, const core::Clock& clock
                      SchedulerOptions opts)
     : impl_(std::make_shared<Impl>(store, spool, clock, std::move(opts))) {}
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+}
 
 void Scheduler::start(std::function<void(Job)> dispatch, EventHook hook) {
   impl_->dispatch = std::move(dispatch);

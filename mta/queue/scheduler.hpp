@@ -81,8 +81,8 @@ const char* to_string(Fate f);
 
 struct Outcome {
   Fate fate = Fate::kDeferred;
-  std::string reply;        // the whole reply or a description of the failure
-  bool suppress = false;    // kBounced: add the address to the suppression list
+  std::string reply;                   // the whole reply or a description of the failure
+  bool suppress = false;               // kBounced: add the address to the suppression list
   std::chrono::milliseconds delay{0};  // kPostponed: when to try again
   // For events and logs only; the queue does not interpret them.
   std::string source_ip, pool, remote_ip, remote_host;

@@ -67,10 +67,14 @@ std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes) {
 
 const char* to_string(EnvelopeState s) {
   switch (s) {
-    case EnvelopeState::kQueued: return "queued";
-    case EnvelopeState::kDelivered: return "delivered";
-    case EnvelopeState::kBounced: return "bounced";
-    case EnvelopeState::kExpired: return "expired";
+    case EnvelopeState::kQueued:
+      return "queued";
+    case EnvelopeState::kDelivered:
+      return "delivered";
+    case EnvelopeState::kBounced:
+      return "bounced";
+    case EnvelopeState::kExpired:
+      return "expired";
   }
   return "?";
 }
@@ -199,10 +203,11 @@ void Spool::accept(Message message, std::string body, Done done) {
   });
 }
 
-void Spool::message_removed() { spool_gauge().set(static_cast<double>(--count_)); }
+void Spool::message_removed() {
+  spool_gauge().set(static_cast<double>(--count_));
+}
 
-core::Status Spool::list(const store::Store& store,
-                         const std::function<bool(const Message&)>& fn) {
+core::Status Spool::list(const store::Store& store, const std::function<bool(const Message&)>& fn) {
   bool corrupt = false;
   auto s = store.scan(store::Cf::kMessages, {}, {}, [&](std::string_view k, std::string_view v) {
     auto m = decode_message(k, v);

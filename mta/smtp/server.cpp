@@ -1,5 +1,6 @@
 #include "mta/smtp/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -8,7 +9,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "mta/smtp/session.hpp"
 #include "mta/tls/tls.hpp"
@@ -83,8 +83,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> server,
 
 }  // namespace
 
-Server::Server(asio::io_context& io, queue::Spool& spool,
-               std::shared_ptr<const config::Config> cfg)
+Server::Server(asio::io_context& io, queue::Spool& spool, std::shared_ptr<const config::Config> cfg)
     : impl_(std::make_shared<Impl>(io, spool, std::move(cfg))) {}
 
 Server::~Server() = default;

@@ -10,6 +10,9 @@
 // input, so a pipelining client gets its replies in one write (RFC 2920).
 #include "mta/smtp/session.hpp"
 
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
@@ -19,9 +22,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -109,8 +109,10 @@ class Session final : public std::enable_shared_from_this<Session> {
   void start() {
     auto self = shared_from_this();
     server_->add(this, self);
-    asio::co_spawn(sock_.get_executor(), [self]() { return self->run(); }, asio::detached);
-    asio::co_spawn(sock_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
+    asio::co_spawn(
+        sock_.get_executor(), [self]() { return self->run(); }, asio::detached);
+    asio::co_spawn(
+        sock_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
   }
 
   void drain() {
@@ -142,8 +144,10 @@ class Session final : public std::enable_shared_from_this<Session> {
     co_await flush();
     close();
     server_->connections.dec();
-    if (admitted_) server_->release(peer_ip_, this);
-    else server_->release("", this);
+    if (admitted_)
+      server_->release(peer_ip_, this);
+    else
+      server_->release("", this);
     spdlog::debug("session={} event=disconnect client={}", id_, peer_ip_);
   }
 
@@ -186,10 +190,14 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   static const char* to_string(State s) {
     switch (s) {
-      case State::kGreeting: return "greeting";
-      case State::kReady: return "ready";
-      case State::kMail: return "mail";
-      case State::kRcpt: return "rcpt";
+      case State::kGreeting:
+        return "greeting";
+      case State::kReady:
+        return "ready";
+      case State::kMail:
+        return "mail";
+      case State::kRcpt:
+        return "rcpt";
     }
     return "?";
   }
@@ -329,27 +337,44 @@ class Session final : public std::enable_shared_from_this<Session> {
     auto cmd = protocol::parse_command(line);
     switch (cmd.verb) {
       case Verb::kEhlo:
-      case Verb::kHelo: hello(cmd); break;
-      case Verb::kMail: mail(cmd); break;
-      case Verb::kRcpt: rcpt(cmd); break;
-      case Verb::kData: co_return co_await data(cmd);
+      case Verb::kHelo:
+        hello(cmd);
+        break;
+      case Verb::kMail:
+        mail(cmd);
+        break;
+      case Verb::kRcpt:
+        rcpt(cmd);
+        break;
+      case Verb::kData:
+        co_return co_await data(cmd);
       case Verb::kRset:
         reset_transaction();
         if (state_ != State::kGreeting) enter(State::kReady);
         reply(250, "2.0.0", "Ok");
         break;
-      case Verb::kNoop: reply(250, "2.0.0", "Ok"); break;
+      case Verb::kNoop:
+        reply(250, "2.0.0", "Ok");
+        break;
       case Verb::kQuit:
         reply(221, "2.0.0", "Bye");
         co_return false;
       case Verb::kVrfy:
         reply(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
         break;
-      case Verb::kExpn: reply(502, "5.5.1", "EXPN not available"); break;
-      case Verb::kHelp: reply(214, "2.0.0", "See RFC 5321"); break;
-      case Verb::kStarttls: co_return co_await starttls(cmd);
-      case Verb::kAuth: co_return co_await auth(cmd);
-      case Verb::kBdat: bad_sequence("CHUNKING not offered"); break;
+      case Verb::kExpn:
+        reply(502, "5.5.1", "EXPN not available");
+        break;
+      case Verb::kHelp:
+        reply(214, "2.0.0", "See RFC 5321");
+        break;
+      case Verb::kStarttls:
+        co_return co_await starttls(cmd);
+      case Verb::kAuth:
+        co_return co_await auth(cmd);
+      case Verb::kBdat:
+        bad_sequence("CHUNKING not offered");
+        break;
       case Verb::kUnknown:
         server_->reject("syntax");
         reply(500, "5.5.2", "Command not recognized");
@@ -391,9 +416,10 @@ class Session final : public std::enable_shared_from_this<Session> {
       reply(250, "", cfg_->hostname);
       return;
     }
-    std::string text = fmt::format("{} Hello {} [{}]\nPIPELINING\nSIZE {}\n8BITMIME\n"
-                                   "ENHANCEDSTATUSCODES",
-                                   cfg_->hostname, helo_, peer_ip_, cfg_->smtp.max_message_bytes);
+    std::string text = fmt::format(
+        "{} Hello {} [{}]\nPIPELINING\nSIZE {}\n8BITMIME\n"
+        "ENHANCEDSTATUSCODES",
+        cfg_->hostname, helo_, peer_ip_, cfg_->smtp.max_message_bytes);
     if (listener_.tls && !tls_) text += "\nSTARTTLS";
     if (auth_offered()) text += "\nAUTH PLAIN LOGIN";
     reply(250, "", text);
@@ -402,8 +428,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   void mail(const protocol::Command& cmd) {
     if (state_ == State::kGreeting) return bad_sequence("Send HELO/EHLO first");
     if (state_ != State::kReady) return bad_sequence("Nested MAIL command");
-    bool must_auth =
-        listener_.require_auth || !in_networks(cfg_->smtp.relay_networks, peer_ip_);
+    bool must_auth = listener_.require_auth || !in_networks(cfg_->smtp.relay_networks, peer_ip_);
     if (must_auth && auth_user_.empty()) {
       server_->reject("relay_denied");
       reply(530, "5.7.0", "Authentication required");
@@ -462,8 +487,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     for (;;) {
       pos_ += reader.feed(std::string_view(in_).substr(pos_));
       if (reader.done()) break;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(data_deadline -
-                                                                        Clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(data_deadline - Clock::now());
       auto wait = std::max(std::chrono::milliseconds(1),
                            std::min<std::chrono::milliseconds>(left, cfg_->smtp.command_timeout));
       if (!co_await fill(wait)) co_return false;  // lost, or out of time, mid-message
@@ -521,9 +546,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     size_t nrcpt = p.message.recipients.size();
     size_t size = p.body.size();
     std::string from = p.message.mail_from;
-    std::string err =
-        co_await async_spool(server_->spool, std::move(p.message), std::move(p.body),
-                             asio::use_awaitable);
+    std::string err = co_await async_spool(server_->spool, std::move(p.message), std::move(p.body),
+                                           asio::use_awaitable);
     if (!err.empty()) {
       server_->reject("storage_error");
       spdlog::error("session={} event=spool_failed client={} error=\"{}\"", id_, peer_ip_, err);
@@ -532,8 +556,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     }
     received_metric(set).inc();
     latency_metric().observe(std::chrono::duration<double>(Clock::now() - start).count());
-    spdlog::info("session={} id={} event=accepted from=<{}> nrcpt={} size={} set={} client={}",
-                 id_, id.hex(), from, nrcpt, size, set, peer_ip_);
+    spdlog::info("session={} id={} event=accepted from=<{}> nrcpt={} size={} set={} client={}", id_,
+                 id.hex(), from, nrcpt, size, set, peer_ip_);
     reply(250, "2.0.0", "Ok " + id.hex());
     co_return true;
   }
@@ -649,9 +673,9 @@ class Session final : public std::enable_shared_from_this<Session> {
     }
     const config::SmtpUser* found = cfg_->find_user(user);
     // Compare even for unknown users so timing does not reveal user names.
-    bool ok = constant_time_equal(found ? found->password : std::string(pass.size() + 1, '\0'),
-                                  pass) &&
-              found != nullptr;
+    bool ok =
+        constant_time_equal(found ? found->password : std::string(pass.size() + 1, '\0'), pass) &&
+        found != nullptr;
     if (!ok) {
       server_->reject("auth_failed");
       spdlog::info("session={} event=auth_failed client={} user=\"{}\"", id_, peer_ip_, user);
@@ -727,6 +751,8 @@ void start_session(std::shared_ptr<Server::Impl> server, tcp::socket sock, Liste
   s->start();
 }
 
-void drain_session(const std::shared_ptr<Session>& s) { s->drain(); }
+void drain_session(const std::shared_ptr<Session>& s) {
+  s->drain();
+}
 
 }  // namespace mta::smtp

@@ -22,13 +22,20 @@ namespace mta::store {
 
 const char* to_string(Cf cf) {
   switch (cf) {
-    case Cf::kMessages: return "messages";
-    case Cf::kBodies: return "bodies";
-    case Cf::kEnvelopes: return "envelopes";
-    case Cf::kSchedule: return "schedule";
-    case Cf::kEvents: return "events";
-    case Cf::kMeta: return "meta";
-    case Cf::kSuppression: return "suppression";
+    case Cf::kMessages:
+      return "messages";
+    case Cf::kBodies:
+      return "bodies";
+    case Cf::kEnvelopes:
+      return "envelopes";
+    case Cf::kSchedule:
+      return "schedule";
+    case Cf::kEvents:
+      return "events";
+    case Cf::kMeta:
+      return "meta";
+    case Cf::kSuppression:
+      return "suppression";
   }
   return "?";
 }
@@ -58,7 +65,9 @@ uint64_t get_u64(std::string_view in) {
 
 namespace {
 
-rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
 
 core::Error error_of(const char* what, const rocksdb::Status& s) {
   return core::make_error(std::string(what) + ": " + s.ToString());
@@ -113,12 +122,12 @@ struct Store::Impl {
   bool last_failed = false;
   std::thread thread;
 
-  metrics::Histogram commit_seconds = metrics::histogram(
-      "mta_spool_commit_seconds", "Time of one synced group commit to the spool",
-      metrics::latency_buckets());
-  metrics::Histogram group_size = metrics::histogram(
-      "mta_spool_commit_group_size", "Batches folded into one synced write",
-      {1, 2, 4, 8, 16, 32, 64, 128, 256});
+  metrics::Histogram commit_seconds =
+      metrics::histogram("mta_spool_commit_seconds", "Time of one synced group commit to the spool",
+                         metrics::latency_buckets());
+  metrics::Histogram group_size =
+      metrics::histogram("mta_spool_commit_group_size", "Batches folded into one synced write",
+                         {1, 2, 4, 8, 16, 32, 64, 128, 256});
   metrics::Counter commit_errors =
       metrics::counter("mta_spool_commit_errors_total", "Failed group commits (disk full, I/O)");
 
@@ -296,9 +305,8 @@ core::Result<std::optional<std::string>> Store::get(Cf cf, std::string_view key)
   return std::optional<std::string>(std::move(value));
 }
 
-core::Status Store::scan(
-    Cf cf, std::string_view from, std::string_view to,
-    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+core::Status Store::scan(Cf cf, std::string_view from, std::string_view to,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper = slice(to);
   if (!to.empty()) ro.iterate_upper_bound = &upper;

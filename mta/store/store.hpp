@@ -85,8 +85,9 @@ class Store final {
   core::Result<std::optional<std::string>> get(Cf cf, std::string_view key) const;
   // Visits keys in [from, to) in order (to empty = to the end) until `fn`
   // returns false.
-  core::Status scan(Cf cf, std::string_view from, std::string_view to,
-                    const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  core::Status scan(
+      Cf cf, std::string_view from, std::string_view to,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
   // Number of keys in [from, to) without reading values.
   core::Result<uint64_t> count(Cf cf, std::string_view from = {}, std::string_view to = {}) const;
 

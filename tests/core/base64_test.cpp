@@ -9,8 +9,12 @@ TEST_SUITE("core") {
     struct Case {
       const char* plain;
       const char* encoded;
-    } cases[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                 {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    } cases[] = {{"", ""},
+                 {"f", "Zg=="},
+                 {"fo", "Zm8="},
+                 {"foo", "Zm9v"},
+                 {"foob", "Zm9vYg=="},
+                 {"fooba", "Zm9vYmE="},
                  {"foobar", "Zm9vYmFy"}};
     for (auto& c : cases) {
       INFO(c.plain, " <-> ", c.encoded);

@@ -1,9 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
-#include <map>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 

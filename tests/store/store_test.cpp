@@ -88,10 +88,12 @@ TEST_SUITE("store") {
     put_u64(from, 2000);
     put_u64(to, 5000);
     std::vector<uint64_t> seen;
-    REQUIRE((*s)->scan(Cf::kSchedule, from, to, [&](std::string_view k, std::string_view) {
-                  seen.push_back(get_u64(k));
-                  return true;
-                }).ok());
+    REQUIRE((*s)->scan(Cf::kSchedule, from, to,
+                       [&](std::string_view k, std::string_view) {
+                         seen.push_back(get_u64(k));
+                         return true;
+                       })
+                .ok());
     CHECK(seen == std::vector<uint64_t>{2000, 3000, 4000});
   }
 
