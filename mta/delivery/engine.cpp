@@ -300,11 +300,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   // Pops the next job, or waits up to idle_timeout for one. nullptr: none.
+  // Pops the next job, or waits for one until the connection has been idle
+  // for `idle`. nullptr: none came; the connection retires.
   awaitable<std::shared_ptr<queue::Job>> next_job(Destination& d, std::chrono::milliseconds idle) {
     auto ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex);
-    for (bool waited = false;; waited = true) {
-      std::list<Waiter>::iterator me;
+    const auto deadline = Clock::now() + idle;
+    for (;;) {
       {
         std::lock_guard lock(d.mu);
         if (!d.jobs.empty()) {
@@ -317,19 +319,19 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
           std::lock_guard l2(mu);
           stop_now = stopping;
         }
-        if (waited || stop_now || idle.count() == 0) {
-          // Nothing came: this connection retires. Decided under the lock so
-          // that dispatch() sees the connection gone and starts a new one.
+        if (stop_now || Clock::now() >= deadline) {
+          // Decided under the lock, so that dispatch() sees the connection
+          // gone and starts a new one if work arrives now.
           --d.connections;
           co_return nullptr;
         }
-        timer->expires_after(idle);
+        // Woken early (a job was handed to us but another connection took
+        // it first), we keep waiting until the same deadline.
+        timer->expires_at(deadline);
         d.waiters.push_back(Waiter{ex, timer});
-        me = std::prev(d.waiters.end());
       }
       co_await timer->async_wait(kNoThrow);
       std::lock_guard lock(d.mu);
-      // Still registered: the timer expired rather than being woken.
       for (auto it = d.waiters.begin(); it != d.waiters.end(); ++it)
         if (it->timer == timer) {
           d.waiters.erase(it);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -86,6 +87,14 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   std::unordered_map<std::string, Live> live;  // by id key
   size_t active = 0;
   bool backlog = true;  // due entries may wait in the index: scan before admitting
+  // The earliest due time of a retry entry (class 'r'): the index is only
+  // scanned for retries once it has passed, so an empty or future-only
+  // index costs no reads.
+  int64_t next_retry_ms = 0;
+  // Fresh messages admit() left in the index for the scan. A scan that
+  // started before one of them was committed may not see it, so the backlog
+  // is only cleared by a scan during which this did not move.
+  uint64_t left_to_scan = 0;
   bool stopping = false;
   bool woken = true;  // scan at once on start: recovery, and mail waiting since
   int turn = 0;
@@ -123,6 +132,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       size_t n = msg->recipients.size();
       if (stopping || backlog || active + n > opts.max_active) {
         backlog = true;  // the scan will find it in the index, in its turn
+        ++left_to_scan;
         return;
       }
       // A scan that started after the commit may have taken some of them
@@ -277,6 +287,19 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return out;
   }
 
+  // Due time of the first entry of a class due after `now`; max when none.
+  int64_t first_due(char cls, int64_t now) {
+    std::string from(1, cls), to(1, static_cast<char>(cls + 1));
+    store::put_u64(from, static_cast<uint64_t>(now + 1));
+    int64_t due = std::numeric_limits<int64_t>::max();
+    auto st = store.scan(store::Cf::kSchedule, from, to, [&](std::string_view k, std::string_view) {
+      if (k.size() == kScheduleKeySize) due = static_cast<int64_t>(store::get_u64(k.substr(1, 8)));
+      return false;
+    });
+    if (!st.ok()) return now + 1000;  // cannot tell: look again in a second
+    return due;
+  }
+
   void run() {
     for (;;) {
       size_t budget;
@@ -291,24 +314,48 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         if (budget < std::min<size_t>(256, std::max<size_t>(1, opts.max_active / 4))) continue;
       }
       int64_t now = clock.now_ms();
-      char first = turn ? kClassRetry : kClassNew;
-      char second = turn ? kClassNew : kClassRetry;
-      turn ^= 1;
-      bool ex1 = true, ex2 = true, ex3 = true;
-      auto jobs = scan_class(first, (budget + 1) / 2, now, ex1);
-      size_t got = 0;
-      for (auto& j : jobs) got += j.rcpts.size();
-      auto more = scan_class(second, budget - got, now, ex2);
-      for (auto& j : more) got += j.rcpts.size();
-      std::move(more.begin(), more.end(), std::back_inserter(jobs));
-      if (got < budget && !ex1) {
-        auto rest = scan_class(first, budget - got, now, ex3);
-        std::move(rest.begin(), rest.end(), std::back_inserter(jobs));
-      }
-      bool new_exhausted = (first == kClassNew) ? (ex1 && ex3) : ex2;
+      // Scan only what can hold due work: first attempts only while there
+      // is a backlog (otherwise fresh mail is admitted directly), retries
+      // only once the earliest one is due. Scanning on every completion
+      // made RocksDB walk the tombstones of everything already delivered.
+      bool want_new, want_retry;
+      uint64_t left_at_start;
       {
         std::lock_guard lock(mu);
-        if (new_exhausted) backlog = false;
+        want_new = backlog;
+        left_at_start = left_to_scan;
+        want_retry = next_retry_ms <= now;
+        if (want_retry) next_retry_ms = std::numeric_limits<int64_t>::max();
+      }
+      if (!want_new && !want_retry) continue;
+      char first = turn ? kClassRetry : kClassNew;
+      turn ^= 1;
+      if (!want_new) first = kClassRetry;
+      if (!want_retry) first = kClassNew;
+      char second = first == kClassNew ? kClassRetry : kClassNew;
+      bool want_second = first == kClassNew ? want_retry : want_new;
+      bool ex1 = true, ex2 = true, ex3 = true;
+      auto jobs = scan_class(first, want_second ? (budget + 1) / 2 : budget, now, ex1);
+      size_t got = 0;
+      for (auto& j : jobs) got += j.rcpts.size();
+      if (want_second) {
+        auto more = scan_class(second, budget - got, now, ex2);
+        for (auto& j : more) got += j.rcpts.size();
+        std::move(more.begin(), more.end(), std::back_inserter(jobs));
+        if (got < budget && !ex1) {
+          auto rest = scan_class(first, budget - got, now, ex3);
+          std::move(rest.begin(), rest.end(), std::back_inserter(jobs));
+        }
+      }
+      bool new_exhausted = !want_new || (first == kClassNew ? (ex1 && ex3) : ex2);
+      bool retry_exhausted = !want_retry || (first == kClassRetry ? (ex1 && ex3) : ex2);
+      // All due retries taken: sleep until the next one is due. Budget ran
+      // out: look again as soon as there is room.
+      int64_t next_due = retry_exhausted ? first_due(kClassRetry, now) : now;
+      {
+        std::lock_guard lock(mu);
+        if (new_exhausted && left_to_scan == left_at_start) backlog = false;
+        if (want_retry) next_retry_ms = std::min(next_retry_ms, next_due);
         active_gauge().set(static_cast<double>(active));
       }
       if (!jobs.empty())
@@ -335,6 +382,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     // One jitter per job, so recipients deferred together come due together
     // and are retried in one transaction again.
     const double jitter = jitter_factor(retry.jitter);
+    int64_t earliest = std::numeric_limits<int64_t>::max();
     std::unique_lock lock(mu);
     auto it = live.find(id_key);
     if (it == live.end()) MTA_PANIC("complete() for a message that is not active");
@@ -380,13 +428,13 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         case Fate::kPostponed: {
           e.state = EnvelopeState::kQueued;
           next = now + o.delay.count();
-          char cls = r.attempts == 0 ? kClassNew : kClassRetry;
-          b.put(store::Cf::kSchedule, schedule_key(cls, next, msg.id, r.index),
+          b.put(store::Cf::kSchedule, schedule_key(kClassRetry, next, msg.id, r.index),
                 encode(ScheduleEntry{r.address, r.attempts}));
           break;
         }
       }
       e.next_attempt_ms = next;
+      if (e.state == EnvelopeState::kQueued) earliest = std::min(earliest, next);
       b.put(store::Cf::kEnvelopes, envelope_key(msg.id, r.index), encode(e));
       if (hook) hook(Decision{job, r, o, e.state, e.attempts, next, now, retry.max_age.count()}, b);
     }
@@ -403,11 +451,13 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     auto self = shared_from_this();
     store.commit(
         std::move(b),
-        [self, keys = std::move(keys), id_key, n, finished,
+        [self, keys = std::move(keys), id_key, n, finished, earliest,
          done = std::move(done)](core::Status s) {
           {
             std::lock_guard lock(self->mu);
             ++self->completions;
+            // Only now is the new due entry visible to a scan.
+            if (s.ok()) self->next_retry_ms = std::min(self->next_retry_ms, earliest);
             for (auto& k : keys) self->in_flight.erase(k);
             self->active -= n;
             active_gauge().set(static_cast<double>(self->active));

@@ -45,7 +45,9 @@ using protocol::Verb;
 namespace {
 
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
-constexpr size_t kReadChunk = 64 * 1024;
+// Each read zero-fills this much of the buffer first (std::string::resize),
+// so it is kept near a typical segment burst rather than 64 KiB.
+constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxTextLine = 998;
 
 std::atomic<uint64_t> g_session_ids{0};
