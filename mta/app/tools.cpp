@@ -40,6 +40,23 @@ std::optional<config::Config> load_or_report(const std::string& path) {
   return std::move(*r.config);
 }
 
+// The spool of the config at `path`, opened read-only (works while the
+// daemon runs). On failure prints why and sets `rc` (2 bad config, 1 spool).
+std::unique_ptr<store::Store> open_spool(const std::string& path, int& rc) {
+  auto cfg = load_or_report(path);
+  if (!cfg) {
+    rc = 2;
+    return nullptr;
+  }
+  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
+  if (!store) {
+    std::cerr << "mta: " << store.error().message << "\n";
+    rc = 1;
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
 }  // namespace
 
 int check_config(const std::string& path) {
@@ -142,15 +159,11 @@ int classify(const std::string& path, const std::string& stage_name,
 }
 
 int queue_list(const std::string& path, bool json) {
-  auto cfg = load_or_report(path);
-  if (!cfg) return 2;
-  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
-  if (!store) {
-    std::cerr << "mta: " << store.error().message << "\n";
-    return 1;
-  }
+  int rc = 0;
+  auto store = open_spool(path, rc);
+  if (!store) return rc;
   size_t n = 0;
-  auto s = queue::Spool::list(**store, [&](const queue::Message& m) {
+  auto s = queue::Spool::list(*store, [&](const queue::Message& m) {
     ++n;
     if (json) {
       nlohmann::json j;
@@ -183,19 +196,15 @@ int queue_list(const std::string& path, bool json) {
 }
 
 int queue_show(const std::string& path, const std::string& id_text) {
-  auto cfg = load_or_report(path);
-  if (!cfg) return 2;
   auto id = core::MessageId::from_hex(id_text);
   if (!id) {
     std::cerr << "mta: not a message id: " << id_text << "\n";
     return 2;
   }
-  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
-  if (!store) {
-    std::cerr << "mta: " << store.error().message << "\n";
-    return 1;
-  }
-  auto body = queue::Spool::body(**store, *id);
+  int rc = 0;
+  auto store = open_spool(path, rc);
+  if (!store) return rc;
+  auto body = queue::Spool::body(*store, *id);
   if (!body) {
     std::cerr << "mta: " << body.error().message << "\n";
     return 1;
@@ -209,14 +218,10 @@ int queue_show(const std::string& path, const std::string& id_text) {
 }
 
 int events_tail(const std::string& path, const std::string& after) {
-  auto cfg = load_or_report(path);
-  if (!cfg) return 2;
-  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
-  if (!store) {
-    std::cerr << "mta: " << store.error().message << "\n";
-    return 1;
-  }
-  auto s = events::tail(**store, after, [](std::string_view id, std::string_view json) {
+  int rc = 0;
+  auto store = open_spool(path, rc);
+  if (!store) return rc;
+  auto s = events::tail(*store, after, [](std::string_view id, std::string_view json) {
     auto j = nlohmann::json::parse(json, nullptr, false);
     if (j.is_discarded()) return true;
     j["eventId"] = std::string(id);
@@ -231,15 +236,11 @@ int events_tail(const std::string& path, const std::string& after) {
 }
 
 int suppression_list(const std::string& path, bool json) {
-  auto cfg = load_or_report(path);
-  if (!cfg) return 2;
-  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadOnly);
-  if (!store) {
-    std::cerr << "mta: " << store.error().message << "\n";
-    return 1;
-  }
+  int rc = 0;
+  auto store = open_spool(path, rc);
+  if (!store) return rc;
   size_t n = 0;
-  auto s = queue::list_suppressions(**store, [&](const queue::SuppressionEntry& e) {
+  auto s = queue::list_suppressions(*store, [&](const queue::SuppressionEntry& e) {
     ++n;
     if (json) {
       nlohmann::json j{{"address", e.address},
