@@ -11,6 +11,8 @@
 
 #include <charconv>
 
+#include "mta/tls/stream.hpp"
+
 namespace mta::delivery {
 
 using asio::awaitable;
@@ -96,14 +98,7 @@ protocol::Reply Client::failure(const char* what) const {
 
 awaitable<bool> Client::write(const std::string& data, std::chrono::milliseconds timeout) {
   arm(timeout);
-  asio::error_code ec;
-  if (tls_) {
-    auto [e, n] = co_await asio::async_write(*tls_, asio::buffer(data), kNoThrow);
-    ec = e;
-  } else {
-    auto [e, n] = co_await asio::async_write(sock_, asio::buffer(data), kNoThrow);
-    ec = e;
-  }
+  auto ec = co_await tls::write_all(sock_, tls_.get(), asio::buffer(data));
   disarm();
   if (ec) {
     last_error_ = ec.message();
@@ -151,17 +146,7 @@ awaitable<std::optional<protocol::Reply>> Client::read_reply(std::chrono::millis
     size_t old = in_.size();
     in_.resize(old + kReadChunk);
     auto buf = asio::buffer(in_.data() + old, kReadChunk);
-    asio::error_code ec;
-    size_t n = 0;
-    if (tls_) {
-      auto [e, got] = co_await tls_->async_read_some(buf, kNoThrow);
-      ec = e;
-      n = got;
-    } else {
-      auto [e, got] = co_await sock_.async_read_some(buf, kNoThrow);
-      ec = e;
-      n = got;
-    }
+    auto [ec, n] = co_await tls::read_some(sock_, tls_.get(), buf);
     in_.resize(old + n);
     if (ec) {
       disarm();

@@ -34,6 +34,7 @@
 #include "mta/protocol/data_reader.hpp"
 #include "mta/protocol/reply.hpp"
 #include "mta/queue/spool.hpp"
+#include "mta/tls/stream.hpp"
 
 namespace mta::smtp {
 
@@ -218,14 +219,7 @@ class Session final : public std::enable_shared_from_this<Session> {
     kick_watchdog();
     std::string buf = std::move(out_);
     out_.clear();
-    asio::error_code ec;
-    if (tls_) {
-      auto [e, n] = co_await asio::async_write(*tls_, asio::buffer(buf), kNoThrow);
-      ec = e;
-    } else {
-      auto [e, n] = co_await asio::async_write(sock_, asio::buffer(buf), kNoThrow);
-      ec = e;
-    }
+    auto ec = co_await tls::write_all(sock_, tls_.get(), asio::buffer(buf));
     co_return !ec;
   }
 
@@ -248,17 +242,7 @@ class Session final : public std::enable_shared_from_this<Session> {
     size_t old = in_.size();
     in_.resize(old + kReadChunk);
     auto buf = asio::buffer(in_.data() + old, kReadChunk);
-    asio::error_code ec;
-    size_t n = 0;
-    if (tls_) {
-      auto [e, got] = co_await tls_->async_read_some(buf, kNoThrow);
-      ec = e;
-      n = got;
-    } else {
-      auto [e, got] = co_await sock_.async_read_some(buf, kNoThrow);
-      ec = e;
-      n = got;
-    }
+    auto [ec, n] = co_await tls::read_some(sock_, tls_.get(), buf);
     in_.resize(old + n);
     if (!ec) co_return true;
     if (timed_out_) {
