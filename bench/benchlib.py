@@ -497,7 +497,7 @@ def fmt_row(r):
     if r["path"] == "postfix" and r.get("rss_hwm_kb"):
         rss = (f"{r['rss_hwm_kb'] / 1024:.0f}/{(r.get('pss_sum_kb') or 0) / 1024:.0f}pss/"
                f"{(r.get('rss_sum_kb') or 0) / 1024:.0f}rss({r['procs']}p)")
-    elif r["path"] == "mta" and r.get("rss_hwm_kb"):
+    elif r["path"] in ("mta", "mta-pools") and r.get("rss_hwm_kb"):
         rss = f"{r['rss_hwm_kb'] / 1024:.0f} VmHWM"
     else:
         rss = "-"
@@ -541,7 +541,7 @@ def cmd_summary(results, target_size="5120"):
           f"{'CPU-s':>7} {'us/msg':>7} {'peak RSS MB':>12} {'all procs PSS/RSS MB':>21}")
     for s in sizes:
         ceil = med(groups.get((s, "ceiling"), []), "delivered_rate")
-        for p in ("ceiling", "postfix", "mta"):
+        for p in ("ceiling", "postfix", "mta", "mta-pools"):
             rs = groups.get((s, p))
             if not rs:
                 continue

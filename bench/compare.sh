@@ -6,6 +6,10 @@
 #                         [--sizes "1024 5120 102400"] [--mta PATH] [--runs R]
 #                         [--paths "ceiling postfix mta"] [--workdir DIR] [--keep]
 #
+# --paths may also name mta-pools: mta with 4 sending IPs in 2 pools (pool a
+# with an hourly ceiling of N/4+1 per IP, overflowing to pool b), to compare
+# the router and limiter path with the single-IP one.
+#
 #   N   messages per run for sizes up to 20 KB            [20000]
 #   M   messages per run for larger sizes (100 KB)        [N/4]
 #   C   concurrent smtp-source sessions, and the relays' connection limit
@@ -272,9 +276,27 @@ pf_queue_count() {  # files in Postfix's queues
     "$pf_queue/hold" -type f 2>/dev/null | wc -l
 }
 
-mta_start() {  # RUNDIR INPORT SINKPORT
+mta_start() {  # RUNDIR INPORT SINKPORT [pools]
   local d=$1
   metrics_port=$($LIB free-port 127.0.0.1)
+  # "pools": 4 IPs in 2 pools. Pool a's IPs have an hourly ceiling of a
+  # quarter of the run, so the router and limiter work for every message
+  # and half of the mail overflows to pool b.
+  local pools="  - name: bench
+    ips:
+      - { address: 127.0.0.3, ehlo: relay.bench.test }" hourly=0
+  if [ "${4:-}" = pools ]; then
+    hourly=$(( N_RUN / 4 + 1 ))
+    pools="  - name: bench
+    overflow: \"pool:b\"
+    ips:
+      - { address: 127.0.0.3, ehlo: r3.bench.test }
+      - { address: 127.0.0.4, ehlo: r4.bench.test }
+  - name: b
+    ips:
+      - { address: 127.0.0.5, ehlo: r5.bench.test }
+      - { address: 127.0.0.6, ehlo: r6.bench.test }"
+  fi
   cat >"$d/mta.yaml" <<EOF
 hostname: relay.bench.test
 spool_dir: "$d/spool"
@@ -287,16 +309,15 @@ smtp:
 metrics:
   listen: "127.0.0.1:$metrics_port"
 ip_pools:
-  - name: bench
-    ips:
-      - { address: 127.0.0.3, ehlo: relay.bench.test }
+$pools
 configuration_sets:
   - { name: bench, ip_pool: bench }
 default_configuration_set: bench
 routes:
   - { domain: "*", hosts: ["127.0.0.2:$3"], tls: none }
 shaping:
-  default: { max_connections: $SESSIONS, max_messages_per_connection: 1000 }
+  default: { max_connections: $SESSIONS, max_messages_per_connection: 1000,
+             max_messages_per_hour: $hourly }
 EOF
   "$MTA_BIN" check-config --config "$d/mta.yaml" >/dev/null
   "$MTA_BIN" serve --config "$d/mta.yaml" 2>"$d/mta.log" &
@@ -321,6 +342,7 @@ run_one() {  # PATH SIZE N
     ceiling) target=127.0.0.2:$sink_port ;;
     postfix) pf_start "$run" "$in_port" "$sink_port"; target=127.0.0.1:$in_port; tree=--tree ;;
     mta) mta_start "$run" "$in_port" "$sink_port"; target=127.0.0.1:$in_port ;;
+    mta-pools) N_RUN=$n mta_start "$run" "$in_port" "$sink_port" pools; target=127.0.0.1:$in_port ;;
   esac
   local spid=""
   if [ -n "$mpid" ]; then
@@ -347,7 +369,7 @@ run_one() {  # PATH SIZE N
     if [ -n "$mpid" ]; then echo "cpu1=$($LIB cpu "$mpid" $tree)"; fi
     echo "sink_cpu1=$($LIB cpu "$sink_pid")"
     echo "busy1=$($LIB busy)"
-    if [ "$path" = mta ]; then echo "hwm=$($LIB hwm "$mta_pid" | cut -d' ' -f1)"; fi
+    if [ "$path" = mta ] || [ "$path" = mta-pools ]; then echo "hwm=$($LIB hwm "$mta_pid" | cut -d' ' -f1)"; fi
   } >>"$run/vals"
   kill -TERM "$spid" 2>/dev/null || true
   wait "$spid" 2>/dev/null || true
@@ -357,7 +379,7 @@ run_one() {  # PATH SIZE N
       local q; q=$(pf_queue_count)
       [ "$q" = 0 ] || notes="$notes postfix-queue-left=$q"
       pf_stop ;;
-    mta)
+    mta|mta-pools)
       local left; left=$($LIB metric "http://127.0.0.1:$metrics_port/metrics" mta_spool_messages || echo "?")
       [ "$left" = 0 ] || notes="$notes spool-left=$left"
       local errs; errs=$(grep -c -E '\[(error|critical)\]' "$run/mta.log" || true)

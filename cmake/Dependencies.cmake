@@ -3,6 +3,7 @@
 # line is the way it is.
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
+find_package(CURL REQUIRED) # module mode: CURL::libcurl
 find_package(RocksDB CONFIG REQUIRED)
 find_package(yaml-cpp CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)

@@ -19,6 +19,7 @@ build_pkgs=(
 test_pkgs=(
   postfix swaks libnet-ssleay-perl libio-socket-ssl-perl dnsmasq-base python3
   python3-boto3 curl systemd time procps iproute2
+  wrk  # bench/http_vs_smtp.sh: HTTP load generator
 )
 
 case "$what" in

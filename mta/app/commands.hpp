@@ -2,6 +2,7 @@
 // 0 success, 1 runtime failure, 2 bad usage or bad config.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,32 @@ int classify(const std::string& config_path, const std::string& stage,
              const std::vector<std::string>& replies, const std::string& mx);
 int sink(const std::string& listen, const std::string& dump_dir);
 int events_tail(const std::string& config_path, const std::string& after);
+int events_dead(const std::string& config_path, const std::string& destination, bool json);
+// Needs the daemon stopped (it writes to the spool).
+int events_replay(const std::string& config_path, const std::string& destination,
+                  const std::vector<std::string>& ids);
 int suppression_list(const std::string& config_path, bool json);
+int warmup_plan(const std::string& config_path, const std::string& ip);
+int warmup_status(const std::string& config_path, bool json);
 int suppression_edit(const std::string& config_path, const std::string& address,
                      const std::string& reason, bool add);
+
+// `mta ctl`: the admin API over HTTP (ctl.cpp).
+struct CtlOptions {
+  std::string config_path;  // for http.listen and an admin key
+  std::string url;          // overrides the config's http.listen
+  std::string key_id;       // which admin key of the config
+  std::string secret;       // overrides the config's key ($MTA_API_SECRET too)
+  bool json = false;
+};
+int ctl_queue(const CtlOptions& o);
+int ctl_suppression(const CtlOptions& o, const std::string& action, const std::string& address,
+                    const std::string& reason);
+int ctl_ips(const CtlOptions& o, const std::string& pool);
+int ctl_suspend(const CtlOptions& o, bool suspend, const std::string& kind,
+                const std::string& name);
+int ctl_bounce_all(const CtlOptions& o, const std::string& destination);
+int ctl_events(const CtlOptions& o, const std::string& action, const std::vector<std::string>& ids,
+               size_t limit);
 
 }  // namespace mta::app

@@ -1,14 +1,20 @@
 // `mta serve`: wiring only. Start-up order: config, logging, bounce rules,
-// spool, scheduler and delivery engine, then listeners (bound before the io
-// threads run, so a port conflict is an error at start), then io threads,
-// then READY=1 to systemd.
+// spool, scheduler and delivery engine, the webhook publisher (its own
+// thread), then listeners (bound before the io threads run, so a port
+// conflict is an error at start), then io threads, then READY=1 to systemd.
 //
 // Shutdown (SIGTERM/SIGINT): STOPPING=1; close the SMTP listeners and let
 // sessions finish their transactions; stop scheduling, give queued jobs
 // back to the queue and let delivery connections finish their current
-// transaction (both bounded by kDrainTimeout); stop the io threads; wait
+// transaction (both bounded by kDrainTimeout), stop the webhook publisher
+// (abandoning POSTs in flight: retried at the next start); stop the io
+// threads; wait
 // for every pending spool write; close the spool.
 // SIGHUP reloads the config; a bad new config is logged and ignored.
+//
+// Warm-up counters (warmup::Limiter) are loaded from the spool at start,
+// flushed every second and at shutdown. MTA_CLOCK_OFFSET (seconds, tests
+// only) moves the daemon's clock for warm-up days and retry times.
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <asio/io_context.hpp>
@@ -19,11 +25,16 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "mta/api/server.hpp"
 #include "mta/app/commands.hpp"
 #include "mta/app/wiring.hpp"
 #include "mta/config/config.hpp"
@@ -32,19 +43,21 @@
 #include "mta/delivery/engine.hpp"
 #include "mta/dns/resolver.hpp"
 #include "mta/events/outbox.hpp"
+#include "mta/feedback/processor.hpp"
+#include "mta/feedback/record.hpp"
 #include "mta/http/metrics_server.hpp"
+#include "mta/metrics/metrics.hpp"
 #include "mta/queue/scheduler.hpp"
 #include "mta/queue/spool.hpp"
 #include "mta/smtp/server.hpp"
 #include "mta/store/store.hpp"
+#include "mta/warmup/limiter.hpp"
+#include "mta/webhook/publisher.hpp"
 
 namespace mta::app {
 namespace {
 
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
-// Until webhooks publish (and then delete) events, the outbox keeps them
-// this long.
-constexpr auto kOutboxRetention = std::chrono::hours(24);
 
 struct Signals {
   std::mutex mu;
@@ -118,6 +131,65 @@ queue::SchedulerOptions scheduler_options(const config::Config& c) {
   return o;
 }
 
+// The config as the commit thread's accepted hook sees it across reloads.
+class CurrentConfig {
+ public:
+  explicit CurrentConfig(std::shared_ptr<const config::Config> c) : c_(std::move(c)) {}
+  std::shared_ptr<const config::Config> get() const {
+    std::lock_guard lock(mu_);
+    return c_;
+  }
+  void set(std::shared_ptr<const config::Config> c) {
+    std::lock_guard lock(mu_);
+    c_ = std::move(c);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const config::Config> c_;
+};
+
+bool urgent(const config::Config& c, const queue::Message& m) {
+  const config::ConfigurationSet* s = c.find_set(m.configuration_set);
+  return s && s->priority == config::Priority::kHigh;
+}
+
+// Per-IP warm-up gauges, refreshed every second from the limiter.
+void export_warmup(const warmup::Limiter& limiter, core::SysTime now) {
+  for (const auto& s : limiter.status(now)) {
+    double limit = s.daily_limit == warmup::kUnlimited ? std::numeric_limits<double>::infinity()
+                                                       : static_cast<double>(s.daily_limit);
+    metrics::gauge("mta_warmup_daily_limit",
+                   "Messages the IP may send today under its warm-up schedule (+Inf: warm)",
+                   {{"ip", s.ip}})
+        .set(limit);
+    metrics::gauge("mta_warmup_sent_today", "Messages the IP sent today (its local day)",
+                   {{"ip", s.ip}})
+        .set(static_cast<double>(s.sent_today));
+    metrics::gauge("mta_warmup_day", "Effective warm-up day of the IP (0: no warm-up)",
+                   {{"ip", s.ip}})
+        .set(s.day);
+    metrics::gauge("mta_warmup_held", "1 while throttling holds the IP's warm-up day",
+                   {{"ip", s.ip}})
+        .set(s.held ? 1 : 0);
+    for (const auto& p : s.providers)
+      metrics::gauge("mta_backoff_multiplier",
+                     "Adaptive backoff rate multiplier of a (source IP, provider); 1 = full rate",
+                     {{"ip", s.ip}, {"provider", p.provider.empty() ? "all" : p.provider}})
+          .set(p.multiplier);
+  }
+}
+
+// MTA_CLOCK_OFFSET: seconds added to the clock, for tests that move time.
+std::chrono::milliseconds clock_offset() {
+  const char* v = std::getenv("MTA_CLOCK_OFFSET");
+  if (!v || !*v) return {};
+  char* end = nullptr;
+  long long s = std::strtoll(v, &end, 10);
+  if (*end != '\0') return {};
+  return std::chrono::seconds(s);
+}
+
 dns::ResolverOptions resolver_options(const config::Config& c) {
   dns::ResolverOptions o;
   o.servers = c.dns.servers;
@@ -170,23 +242,58 @@ int serve(const std::string& config_path) {
     spdlog::critical("mta=fatal error=\"dns: {}\"", e.what());
     return 1;
   }
-  core::SystemClock clock;
+  core::OffsetClock clock;
+  if (auto off = clock_offset(); off.count() != 0) {
+    clock.advance(off);
+    spdlog::warn("mta=clock_offset seconds={} (MTA_CLOCK_OFFSET: for tests only)",
+                 off.count() / 1000);
+  }
+  warmup::Limiter limiter(limiter_options(*cfg));
+  if (auto s = limiter.configure(limiter_ips(*cfg), limiter_options(*cfg)); !s.ok()) {
+    std::cerr << config_path << ": " << s.error().message << "\n";
+    return 2;
+  }
+  if (auto s = limiter.load(**store); !s.ok())
+    spdlog::error("warmup=load_failed error=\"{}\" (counters start from zero)", s.error().message);
   auto scheduler =
       std::make_unique<queue::Scheduler>(**store, **spool, clock, scheduler_options(*cfg));
-  auto engine =
-      std::make_unique<delivery::Engine>(io, **store, *scheduler, *resolver, cfg, *classifier);
+  auto engine = std::make_unique<delivery::Engine>(io, **store, *scheduler, *resolver, limiter,
+                                                   clock, cfg, *classifier);
+  CurrentConfig current(cfg);
   const std::string reporting_mta = cfg->hostname;
-  (*spool)->set_batch_hook(
-      [](const queue::Message& m, store::Batch& b) { events::add_send(b, m); });
-  (*spool)->set_accepted_hook([s = scheduler.get()](auto m) { s->admit(std::move(m)); });
+  // The acceptance batch also holds the Send event and, while feedback
+  // addresses are configured, the record a later complaint is matched with.
+  (*spool)->set_batch_hook([&current](const queue::Message& m, store::Batch& b) {
+    events::add_send(b, m);
+    if (!current.get()->feedback.addresses.empty()) feedback::add_record(b, m);
+  });
+  (*spool)->set_accepted_hook([s = scheduler.get(), &current](auto m) {
+    bool u = urgent(*current.get(), *m);
+    s->admit(std::move(m), u);
+  });
   scheduler->start(
       [e = engine.get()](queue::Job j) { e->dispatch(std::move(j)); },
       [&reporting_mta, acc = accounting.get()](const queue::Decision& d, store::Batch& b) {
         events::add_decision(b, d, reporting_mta);
         if (acc) acc->write(d);
       });
+  // Webhooks, on their own thread: publishes the outbox, including what
+  // it held at start-up (events of before a restart or crash).
+  auto publisher = std::make_unique<webhook::Publisher>(**store, cfg);
+  if (auto s = publisher->start(); !s.ok()) {
+    spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
+    return 1;
+  }
 
   auto smtp_server = std::make_unique<smtp::Server>(io, **spool, cfg);
+  auto feedback_processor = std::make_unique<feedback::Processor>(**store);
+  smtp_server->set_feedback_handler([p = feedback_processor.get()](
+                                        std::string report, std::string client_ip,
+                                        std::function<void(smtp::FeedbackReply)> done) {
+    p->submit(std::move(report), std::move(client_ip), [done = std::move(done)](feedback::Reply r) {
+      done({r.code, std::move(r.enhanced), std::move(r.text)});
+    });
+  });
   if (auto s = smtp_server->start(); !s.ok()) {
     spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
     return 1;
@@ -195,6 +302,74 @@ int serve(const std::string& config_path) {
   if (cfg->metrics.listen) {
     metrics_server = std::make_unique<http::MetricsServer>(io, *cfg->metrics.listen);
     if (auto s = metrics_server->start(); !s.ok()) {
+      spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
+      return 1;
+    }
+  }
+
+  // The HTTP API. Admin hooks for data other modules own are connected
+  // here as those modules provide them; unset ones answer 501.
+  std::unique_ptr<api::Server> api_server;
+  if (cfg->http.listen) {
+    api::AdminHooks hooks;
+    hooks.dead_letters =
+        [st = store->get()](size_t limit) -> api::AdminResult<std::vector<api::DeadLetter>> {
+      std::vector<api::DeadLetter> out;
+      auto s = webhook::list_dead(*st, "", [&](const webhook::DeadLetter& d) {
+        out.push_back({d.event_id, d.destination, d.event_type, d.message_id, d.dead_ms, d.attempts,
+                       d.last_error});
+        return limit == 0 || out.size() < limit;
+      });
+      if (!s.ok()) return api::AdminError{500, "InternalFailure", s.error().message};
+      return out;
+    };
+    hooks.replay_dead_letters =
+        [pub = publisher.get()](const std::vector<std::string>& ids) -> api::AdminResult<uint64_t> {
+      std::promise<core::Result<webhook::ReplayResult>> done;
+      auto f = done.get_future();
+      pub->replay({}, ids,
+                  [&done](core::Result<webhook::ReplayResult> r) { done.set_value(std::move(r)); });
+      auto r = f.get();
+      if (!r) return api::AdminError{500, "InternalFailure", r.error().message};
+      if (!ids.empty() && r->replayed.empty())
+        return api::AdminError{404, "NotFoundException", "no such dead letter"};
+      return static_cast<uint64_t>(r->replayed.size());
+    };
+    // GET /v2/email/dedicated-ips: the pools of the running config with
+    // the warm-up limiter's view of each IP.
+    hooks.dedicated_ips =
+        [&limiter, &current,
+         &clock](const std::string& pool) -> api::AdminResult<std::vector<api::DedicatedIp>> {
+      auto c = current.get();
+      if (!pool.empty() && !c->find_pool(pool))
+        return api::AdminError{404, "NotFoundException", "Pool " + pool + " does not exist"};
+      std::map<std::string, warmup::IpStatus> by_ip;
+      for (auto& st : limiter.status(clock.now())) by_ip.emplace(st.ip, std::move(st));
+      std::vector<api::DedicatedIp> out;
+      for (const auto& p : c->ip_pools) {
+        if (!pool.empty() && p.name != pool) continue;
+        for (const auto& ip : p.ips) {
+          api::DedicatedIp d;
+          d.ip = ip.address.to_string();
+          d.pool = p.name;
+          auto it = by_ip.find(d.ip);
+          if (it != by_ip.end()) {
+            const auto& st = it->second;
+            d.sent_today = st.sent_today;
+            bool warming = st.state == warmup::WarmupState::kInProgress ||
+                           st.state == warmup::WarmupState::kNotStarted;
+            d.warmup_status = warming ? "IN_PROGRESS" : "DONE";
+            d.warmup_percentage = warming ? st.percent : 100;
+            d.warmup_day = warming ? static_cast<uint32_t>(std::max(0, st.day)) : 0;
+            d.limit_today = st.daily_limit == warmup::kUnlimited ? 0 : st.daily_limit;
+          }
+          out.push_back(std::move(d));
+        }
+      }
+      return out;
+    };
+    api_server = std::make_unique<api::Server>(io, **store, **spool, cfg, std::move(hooks));
+    if (auto s = api_server->start(); !s.ok()) {
       spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
       return 1;
     }
@@ -209,21 +384,32 @@ int serve(const std::string& config_path) {
   for (unsigned i = 0; i < n_threads; ++i) threads.emplace_back([&io] { io.run(); });
 
   sd_notify(0, "READY=1\nSTATUS=accepting mail");
+  if (api_server) api_server->set_ready(true);
   spdlog::info("mta=ready io_threads={}", n_threads);
 
   auto next_trim = std::chrono::steady_clock::now();
   for (;;) {
     std::unique_lock lock(sig.mu);
-    sig.cv.wait_for(lock, std::chrono::minutes(1), [&] { return sig.stop || sig.reload; });
+    sig.cv.wait_for(lock, std::chrono::seconds(1), [&] { return sig.stop || sig.reload; });
     if (sig.stop) break;
     bool reload = sig.reload;
     sig.reload = false;
     lock.unlock();
+    if (auto s = limiter.flush(**store); !s.ok())
+      spdlog::warn("warmup=flush_failed error=\"{}\" (kept for the next flush)", s.error().message);
+    export_warmup(limiter, clock.now());
     if (std::chrono::steady_clock::now() >= next_trim) {
       next_trim = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-      auto cutoff = clock.now_ms() - std::chrono::milliseconds(kOutboxRetention).count();
-      auto n = events::trim(**store, cutoff);
-      if (n && *n > 0) spdlog::info("events=trimmed count={}", *n);
+      // (The event outbox is trimmed by the webhook publisher.)
+      // Feedback records are keyed by real time (message ids), whatever
+      // the clock offset of tests.
+      auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+      auto fb = feedback::trim(**store, now_ms - cfg->feedback.retention.count());
+      if (!fb) spdlog::warn("feedback=trim_failed error=\"{}\"", fb.error().message);
+      if (fb && *fb > 0) spdlog::info("feedback=trimmed records={}", *fb);
+      if (api_server) api_server->trim_idempotency();
     }
     if (!reload) continue;
     sd_notify(0, "RELOADING=1");
@@ -240,13 +426,20 @@ int serve(const std::string& config_path) {
       else
         next_classifier = *c;
     }
+    if (problem.empty()) {
+      auto s = limiter.configure(limiter_ips(*next_cfg), limiter_options(*next_cfg));
+      if (!s.ok()) problem = config_path + ": " + s.error().message;
+    }
     if (!problem.empty()) {
       spdlog::error("mta=reload_failed error=\"{}\" (keeping the running config)", problem);
     } else {
       cfg = next_cfg;
+      current.set(cfg);
       spdlog::set_level(spdlog::level::from_str(cfg->log_level));
       smtp_server->reload(cfg);
+      if (api_server) api_server->reload(cfg);
       engine->reload(cfg, next_classifier);
+      publisher->reload(cfg);
       scheduler->set_retry(scheduler_options(*cfg).retry);
       spdlog::info(
           "mta=reloaded config={} (listeners, spool_dir, dns and accounting apply at restart)",
@@ -259,8 +452,12 @@ int serve(const std::string& config_path) {
   spdlog::info("mta=stopping sessions={} connections={}", smtp_server->active_sessions(),
                engine->connections());
   smtp_server->stop();
+  if (api_server) api_server->stop();
   scheduler->stop();
   engine->stop();
+  // POSTs in flight are abandoned: their events stay queued and go out
+  // again at the next start (same X-MTA-Event-Id).
+  publisher->stop();
   auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
   while ((smtp_server->active_sessions() > 0 || engine->connections() > 0) &&
          std::chrono::steady_clock::now() < deadline)
@@ -269,17 +466,22 @@ int serve(const std::string& config_path) {
     spdlog::warn("mta=drain_timeout sessions={} connections={}", smtp_server->active_sessions(),
                  engine->connections());
   if (metrics_server) metrics_server->stop();
+  if (auto s = limiter.flush(**store); !s.ok())
+    spdlog::error("warmup=flush_failed error=\"{}\"", s.error().message);
   signals.cancel();
   io.stop();
   for (auto& t : threads) t.join();
+  feedback_processor.reset();  // after the sessions: handles what they handed it
   // Every write queued so far (outcomes of the last deliveries) completes
   // before the objects its callbacks use go away.
   (void)(*store)->commit_sync(store::Batch{});
   smtp_server.reset();
+  api_server.reset();
   engine.reset();
   scheduler.reset();
   resolver.reset();
   spool->reset();
+  publisher.reset();
   store->reset();  // closes RocksDB
   spdlog::info("mta=stopped");
   return 0;

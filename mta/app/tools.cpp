@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <set>
 
 #include "mta/app/commands.hpp"
 #include "mta/app/wiring.hpp"
@@ -16,6 +17,7 @@
 #include "mta/queue/spool.hpp"
 #include "mta/store/store.hpp"
 #include "mta/tls/tls.hpp"
+#include "mta/webhook/queue.hpp"
 
 namespace mta::app {
 namespace {
@@ -178,6 +180,19 @@ int queue_list(const std::string& path, bool json) {
       j["client_ip"] = m.client_ip;
       j["auth_user"] = m.auth_user;
       j["protocol"] = m.protocol;
+      // Each recipient's state: attempts, the next attempt, the last reply
+      // (or why it waits, e.g. for warm-up room) and the time it has waited
+      // for warm-up room (not counted toward retry.max_age).
+      j["envelopes"] = nlohmann::json::array();
+      (void)queue::Spool::envelopes(*store, m.id, [&](uint32_t, const queue::Envelope& e) {
+        j["envelopes"].push_back(
+            {{"recipient", e.recipient},
+             {"state", queue::to_string(e.state)},
+             {"attempts", e.attempts},
+             {"next_attempt", e.next_attempt_ms ? rfc3339(e.next_attempt_ms) : std::string()},
+             {"last_reply", e.last_reply},
+             {"warmup_waited_ms", e.waited_ms}});
+      });
       std::cout << j.dump() << "\n";
     } else {
       std::printf("%s  %s  %-16s %8llu  <%s> -> %zu rcpt\n", m.id.hex().c_str(),
@@ -233,6 +248,99 @@ int events_tail(const std::string& path, const std::string& after) {
     return 1;
   }
   return 0;
+}
+
+int events_dead(const std::string& path, const std::string& destination, bool json) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  if (!destination.empty() && !cfg->find_destination(destination)) {
+    std::cerr << "mta: no event destination named " << destination << " in " << path << "\n";
+    return 2;
+  }
+  int rc = 0;
+  auto store = open_spool(path, rc);
+  if (!store) return rc;
+  size_t n = 0;
+  auto s = webhook::list_dead(*store, destination, [&](const webhook::DeadLetter& d) {
+    ++n;
+    if (json) {
+      nlohmann::json j{{"id", d.event_id},
+                       {"destination", d.destination},
+                       {"event_type", d.event_type},
+                       {"message_id", d.message_id},
+                       {"last_error", d.last_error},
+                       {"attempts", d.attempts},
+                       {"queued", rfc3339(d.queued_ms)},
+                       {"dead", rfc3339(d.dead_ms)}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%s  %-16s %-14s %s  %s  %s\n", d.event_id.c_str(), d.destination.c_str(),
+                  d.event_type.c_str(), d.message_id.c_str(), rfc3339(d.dead_ms).c_str(),
+                  d.last_error.c_str());
+    }
+    return true;
+  });
+  if (!s.ok()) {
+    std::cerr << "mta: " << s.error().message << "\n";
+    return 1;
+  }
+  if (!json) std::printf("%zu dead letter(s)\n", n);
+  return 0;
+}
+
+int events_replay(const std::string& path, const std::string& destination,
+                  const std::vector<std::string>& ids) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  std::vector<std::string> names;
+  if (!destination.empty()) {
+    if (!cfg->find_destination(destination)) {
+      std::cerr << "mta: no event destination named " << destination << " in " << path << "\n";
+      return 2;
+    }
+    names.push_back(destination);
+  } else {
+    for (const auto& d : cfg->event_destinations) names.push_back(d.name);
+  }
+  for (const auto& id : ids)
+    if (!core::MessageId::from_hex(id)) {
+      std::cerr << "mta: not an event id: " << id << "\n";
+      return 2;
+    }
+  // Replaying writes to the spool: RocksDB allows one writer, the daemon.
+  auto store = store::Store::open(cfg->spool_dir, store::Mode::kReadWrite);
+  if (!store) {
+    std::cerr << "mta: " << store.error().message
+              << "\n(is the daemon running? `mta events replay` needs it stopped; while it "
+                 "runs, use the admin API: mta ctl events replay)\n";
+    return 1;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  std::set<std::string> replayed;
+  size_t n = 0;
+  for (const auto& name : names) {
+    auto r = webhook::replay_dead(**store, name, ids, now);
+    if (!r) {
+      std::cerr << "mta: " << r.error().message << "\n";
+      return 1;
+    }
+    for (const auto& id : r->replayed) std::cout << "replayed " << id << " to " << name << "\n";
+    n += r->replayed.size();
+    replayed.insert(r->replayed.begin(), r->replayed.end());
+  }
+  int result = 0;
+  for (const auto& id : ids) {
+    auto hex = core::MessageId::from_hex(id)->hex();
+    if (!replayed.count(hex)) {
+      std::cerr << "mta: no dead letter " << id
+                << (destination.empty() ? std::string() : " for " + destination) << "\n";
+      result = 1;
+    }
+  }
+  std::cout << n << " event(s) queued again\n";
+  return result;
 }
 
 int suppression_list(const std::string& path, bool json) {

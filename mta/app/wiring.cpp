@@ -28,4 +28,34 @@ core::Result<std::shared_ptr<const bounce::Classifier>> load_classifier(const co
   return std::make_shared<const bounce::Classifier>(std::move(*c));
 }
 
+std::vector<warmup::IpWarmup> limiter_ips(const config::Config& cfg) {
+  std::vector<warmup::IpWarmup> out;
+  for (const auto& pool : cfg.ip_pools)
+    for (const auto& ip : pool.ips) {
+      warmup::IpWarmup w;
+      w.ip = ip.address.to_string();
+      if (ip.warmup) {
+        if (const warmup::Schedule* s = cfg.find_schedule(ip.warmup->schedule)) w.schedule = *s;
+        w.started = ip.warmup->started;
+      }
+      w.max_messages_per_hour = cfg.shaping.max_messages_per_hour;
+      for (const auto& p : cfg.shaping.providers)
+        w.provider_hourly[p.name] = p.max_messages_per_hour;
+      out.push_back(std::move(w));
+    }
+  return out;
+}
+
+warmup::LimiterOptions limiter_options(const config::Config& cfg) {
+  warmup::LimiterOptions o;
+  o.time_zone = cfg.time_zone;
+  const auto& b = cfg.shaping.backoff;
+  o.aimd.floor = b.floor;
+  o.aimd.decrease = b.decrease;
+  o.aimd.increase = b.increase;
+  o.aimd.window = std::chrono::duration_cast<std::chrono::seconds>(b.window);
+  o.aimd.min_clean_results = b.min_clean_results;
+  return o;
+}
+
 }  // namespace mta::app

@@ -7,11 +7,18 @@
 #include "mta/bounce/classifier.hpp"
 #include "mta/config/config.hpp"
 #include "mta/core/result.hpp"
+#include "mta/warmup/limiter.hpp"
 
 namespace mta::app {
 
 // The shipped bounce rules plus the operator's, compiled. Errors carry
 // FILE:LINE:COL.
 core::Result<std::shared_ptr<const bounce::Classifier>> load_classifier(const config::Config& cfg);
+
+// The warm-up limiter's view of the config: every pool IP with its schedule
+// and hourly ceilings (shaping.providers[].max_messages_per_hour per
+// provider, shaping.default's for the rest), the time zone and backoff.
+std::vector<warmup::IpWarmup> limiter_ips(const config::Config& cfg);
+warmup::LimiterOptions limiter_options(const config::Config& cfg);
 
 }  // namespace mta::app

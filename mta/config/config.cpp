@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -11,6 +12,8 @@
 #include <limits>
 #include <span>
 #include <utility>
+
+#include "mta/warmup/router.hpp"
 
 namespace mta::config {
 
@@ -31,6 +34,74 @@ const char* to_string(Priority p) {
   return "?";
 }
 
+const EventDestination* Config::find_destination(std::string_view name) const {
+  for (const auto& d : event_destinations)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+const char* to_string(EventType t) {
+  switch (t) {
+    case EventType::kSend:
+      return "send";
+    case EventType::kDelivery:
+      return "delivery";
+    case EventType::kBounce:
+      return "bounce";
+    case EventType::kComplaint:
+      return "complaint";
+    case EventType::kReject:
+      return "reject";
+    case EventType::kDeliveryDelay:
+      return "delivery_delay";
+    case EventType::kOpen:
+      return "open";
+    case EventType::kClick:
+      return "click";
+  }
+  return "?";
+}
+
+const char* ses_event_name(EventType t) {
+  switch (t) {
+    case EventType::kSend:
+      return "Send";
+    case EventType::kDelivery:
+      return "Delivery";
+    case EventType::kBounce:
+      return "Bounce";
+    case EventType::kComplaint:
+      return "Complaint";
+    case EventType::kReject:
+      return "Reject";
+    case EventType::kDeliveryDelay:
+      return "DeliveryDelay";
+    case EventType::kOpen:
+      return "Open";
+    case EventType::kClick:
+      return "Click";
+  }
+  return "?";
+}
+
+std::optional<EventType> event_type_from_ses(std::string_view ses_name) {
+  for (int i = 0; i < kEventTypeCount; ++i)
+    if (ses_name == ses_event_name(static_cast<EventType>(i))) return static_cast<EventType>(i);
+  return std::nullopt;
+}
+
+bool Feedback::is_feedback_address(std::string_view address) const {
+  for (const auto& a : addresses) {
+    bool same = a.size() == address.size();
+    for (size_t i = 0; same && i < a.size(); ++i) {
+      char c = address[i];
+      same = a[i] == (c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    }
+    if (same) return true;
+  }
+  return false;
+}
+
 const ConfigurationSet* Config::find_set(std::string_view name) const {
   for (const auto& s : configuration_sets)
     if (s.name == name) return &s;
@@ -41,6 +112,70 @@ const IpPool* Config::find_pool(std::string_view name) const {
   for (const auto& p : ip_pools)
     if (p.name == name) return &p;
   return nullptr;
+}
+
+const warmup::Schedule* Config::find_schedule(std::string_view name) const {
+  for (const auto& w : warmup_schedules)
+    if (w.schedule.name == name) return &w.schedule;
+  return warmup::builtin_schedule(name);
+}
+
+std::string Config::overflow_of(const IpPool& pool) const {
+  if (!pool.overflow.empty()) return pool.overflow;
+  for (const auto& ip : pool.ips) {
+    if (!ip.warmup) continue;
+    for (const auto& w : warmup_schedules)
+      if (w.schedule.name == ip.warmup->schedule) return w.overflow;
+    return "defer";
+  }
+  return "defer";
+}
+
+namespace {
+bool iends_with_label(std::string_view host, std::string_view suffix) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.size() < suffix.size()) return false;
+  std::string_view tail = host.substr(host.size() - suffix.size());
+  for (size_t i = 0; i < tail.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(tail[i])) != suffix[i]) return false;
+  return host.size() == suffix.size() || host[host.size() - suffix.size() - 1] == '.';
+}
+}  // namespace
+
+const ProviderShaping* Shaping::provider_for(std::string_view mx_host) const {
+  for (const auto& p : providers)
+    for (const auto& s : p.mx_suffixes)
+      if (iends_with_label(mx_host, s)) return &p;
+  return nullptr;
+}
+
+const ProviderShaping* Shaping::find_provider(std::string_view name) const {
+  for (const auto& p : providers)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+// Starting points, not promises: the MX suffixes are the providers' own
+// (the same table bounce rules use, bounce::provider_from_mx), the limits
+// are conservative values in line with the providers' postmaster guidance
+// (few parallel connections, a moderate number of messages per
+// connection). Warm-up and adaptive backoff do the real pacing.
+std::vector<ProviderShaping> builtin_providers() {
+  return {
+      {"gmail", {"google.com", "googlemail.com"}, 20, 100, 0},
+      {"microsoft", {"outlook.com", "hotmail.com"}, 10, 50, 0},
+      {"yahoo", {"yahoodns.net", "yahoo.com", "aol.com"}, 10, 20, 0},
+      {"icloud", {"icloud.com", "me.com"}, 10, 50, 0},
+      {"comcast", {"comcast.net"}, 5, 50, 0},
+      {"gmx",
+       {"gmx.net", "gmx.com", "gmx.de", "web.de", "kundenserver.de", "ionos.com", "mail.com"},
+       10,
+       50,
+       0},
+      {"orange", {"orange.fr", "wanadoo.fr"}, 5, 50, 0},
+      {"yandex", {"yandex.net", "yandex.ru"}, 10, 50, 0},
+      {"mailru", {"mail.ru"}, 10, 50, 0},
+  };
 }
 
 const Route* Config::find_route(std::string_view domain) const {
@@ -361,9 +496,26 @@ class Parser final {
   explicit Parser(Config& config) : c_(config) {}
 
   void root(const Value& v) {
-    Map m(v, {"hostname", "spool_dir", "log_level", "smtp", "http", "metrics", "ip_pools",
-              "configuration_sets", "default_configuration_set", "routes", "dns", "retry",
-              "shaping", "delivery", "accounting", "bounces"});
+    Map m(v, {"hostname",
+              "spool_dir",
+              "log_level",
+              "smtp",
+              "http",
+              "metrics",
+              "ip_pools",
+              "configuration_sets",
+              "default_configuration_set",
+              "routes",
+              "dns",
+              "retry",
+              "shaping",
+              "delivery",
+              "accounting",
+              "bounces",
+              "warmup_schedules",
+              "timezone",
+              "event_destinations",
+              "feedback"});
     auto hostname = m.get("hostname");
     c_.hostname = hostname ? host_name(*hostname) : local_host_name();
     c_.spool_dir = text(m.required("spool_dir"));
@@ -372,7 +524,27 @@ class Parser final {
       c_.log_level = kLevels[choice(*level, kLevels)];
     }
     Value smtp_section = m.required("smtp");
-    for (const auto& p : non_empty_list(m.required("ip_pools"), "pool")) pool(p);
+    if (auto tz = m.get("timezone")) {
+      auto z = warmup::TimeZone::parse(text(*tz));
+      if (!z) tz->fail(z.error().message);
+      c_.time_zone = *z;
+    }
+    if (auto w = m.get("warmup_schedules"))
+      for (const auto& item : list(*w)) schedule(item);
+    auto pools = non_empty_list(m.required("ip_pools"), "pool");
+    for (const auto& p : pools) pool(p);
+    for (size_t i = 0; i < pools.size(); ++i) overflow_target(pools[i], c_.ip_pools[i]);
+    if (auto w = m.get("warmup_schedules")) {
+      auto items = list(*w);
+      for (size_t i = 0; i < items.size(); ++i) {
+        Map wm(items[i], {"name", "daily_limits", "overflow", "per_provider"});
+        if (auto o = wm.get("overflow")) overflow_pool(*o, c_.warmup_schedules[i].overflow, "");
+      }
+    }
+    // Destinations before sets, so each set's reference is checked where it
+    // is written.
+    if (auto d = m.get("event_destinations"))
+      for (const auto& item : list(*d)) event_destination(item);
     for (const auto& s : non_empty_list(m.required("configuration_sets"), "configuration set"))
       set(s);
     if (auto d = m.get("default_configuration_set")) {
@@ -400,17 +572,74 @@ class Parser final {
       Map am(*a, {"path"});
       if (auto p = am.get("path")) c_.accounting.path = text(*p);
     }
+    if (auto f = m.get("feedback")) feedback(*f);
   }
 
  private:
+  void feedback(const Value& v) {
+    Map m(v, {"addresses", "retention"});
+    if (auto a = m.get("addresses")) {
+      for (const auto& item : list(*a)) {
+        std::string address = text(item);
+        for (auto& ch : address)
+          if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+        size_t at = address.find('@');
+        bool ok = at != std::string::npos && at > 0 && at + 1 < address.size() &&
+                  address.find('@', at + 1) == std::string::npos;
+        for (unsigned char ch : address) ok = ok && ch > ' ' && ch < 0x7f && ch != '<' && ch != '>';
+        if (!ok) item.expected("an email address like \"fbl@mta.example.com\"");
+        if (c_.feedback.is_feedback_address(address))
+          item.fail(quote(address) + " is listed twice");
+        c_.feedback.addresses.push_back(std::move(address));
+      }
+    }
+    if (auto r = m.get("retention"))
+      c_.feedback.retention = duration(*r, std::chrono::hours(1), std::chrono::hours(24 * 366));
+  }
+
+  void schedule(const Value& v) {
+    Map m(v, {"name", "daily_limits", "overflow", "per_provider"});
+    WarmupSchedule w;
+    Value name = m.required("name");
+    w.schedule.name = text(name);
+    for (const auto& o : c_.warmup_schedules)
+      if (o.schedule.name == w.schedule.name)
+        name.fail("a warm-up schedule named " + quote(w.schedule.name) + " is already defined");
+    Value limits = m.required("daily_limits");
+    for (const auto& item : non_empty_list(limits, "daily limit"))
+      w.schedule.daily_limits.push_back(integer(item, 1, 100000000));
+    if (auto st = w.schedule.validate(); !st.ok()) limits.fail(st.error().message);
+    if (auto pp = m.get("per_provider")) w.schedule.per_provider = boolean(*pp);
+    if (auto o = m.get("overflow")) {
+      auto parsed = warmup::Overflow::parse(o->node.IsScalar() ? o->node.Scalar() : "");
+      if (!parsed) o->fail(parsed.error().message);
+      w.overflow = parsed->to_string();
+    }
+    c_.warmup_schedules.push_back(std::move(w));
+  }
+
+  // Checks that "pool:NAME" names another, existing pool.
+  void overflow_pool(const Value& v, const std::string& overflow, const std::string& self) {
+    constexpr std::string_view kPool = "pool:";
+    if (overflow.rfind(kPool, 0) != 0) return;
+    std::string target = overflow.substr(kPool.size());
+    if (!c_.find_pool(target)) v.fail("no ip_pool named " + quote(target));
+    if (target == self) v.fail("a pool cannot overflow into itself");
+  }
+
+  void overflow_target(const Value& v, const IpPool& p) {
+    Map m(v, {"name", "ips", "overflow"});
+    if (auto o = m.get("overflow")) overflow_pool(*o, p.overflow, p.name);
+  }
+
   void pool(const Value& v) {
-    Map m(v, {"name", "ips"});
+    Map m(v, {"name", "ips", "overflow"});
     IpPool p;
     Value name = m.required("name");
     p.name = text(name);
     if (c_.find_pool(p.name)) name.fail("a pool named " + quote(p.name) + " is already defined");
     for (const auto& item : non_empty_list(m.required("ips"), "IP address")) {
-      Map im(item, {"address", "ehlo"});
+      Map im(item, {"address", "ehlo", "warmup"});
       Value address = im.required("address");
       PoolIp ip;
       ip.address = ip_address(address);
@@ -423,13 +652,33 @@ class Parser final {
           address.fail(ip.address.to_string() + " is listed twice in this pool");
       auto ehlo = im.get("ehlo");
       ip.ehlo = ehlo ? host_name(*ehlo) : c_.hostname;
+      if (auto w = im.get("warmup")) {
+        Map wm(*w, {"schedule", "started"});
+        IpWarmup iw;
+        Value sched = wm.required("schedule");
+        iw.schedule = text(sched);
+        if (!c_.find_schedule(iw.schedule))
+          sched.fail("no warm-up schedule named " + quote(iw.schedule) +
+                     " (define it in warmup_schedules; built in: standard)");
+        Value started = wm.required("started");
+        // yaml-cpp keeps an unquoted 2026-11-20 as the text it was.
+        auto d = warmup::Date::parse(started.node.IsScalar() ? started.node.Scalar() : "");
+        if (!d) started.expected("a date like \"2026-11-20\" (YYYY-MM-DD)");
+        iw.started = *d;
+        ip.warmup = std::move(iw);
+      }
       p.ips.push_back(std::move(ip));
+    }
+    if (auto o = m.get("overflow")) {
+      auto parsed = warmup::Overflow::parse(o->node.IsScalar() ? o->node.Scalar() : "");
+      if (!parsed) o->fail(parsed.error().message);
+      p.overflow = parsed->to_string();
     }
     c_.ip_pools.push_back(std::move(p));
   }
 
   void set(const Value& v) {
-    Map m(v, {"name", "ip_pool", "priority"});
+    Map m(v, {"name", "ip_pool", "priority", "event_destinations"});
     ConfigurationSet s;
     Value name = m.required("name");
     s.name = text(name);
@@ -443,7 +692,76 @@ class Parser final {
       static constexpr Priority kValues[] = {Priority::kHigh, Priority::kNormal, Priority::kBulk};
       s.priority = kValues[choice(*p, kNames)];
     }
+    if (auto d = m.get("event_destinations"))
+      for (const auto& item : list(*d)) {
+        std::string n = text(item);
+        if (!c_.find_destination(n)) item.fail("no event destination named " + quote(n));
+        for (const auto& other : s.event_destinations)
+          if (other == n) item.fail(quote(n) + " is listed twice");
+        s.event_destinations.push_back(std::move(n));
+      }
     c_.configuration_sets.push_back(std::move(s));
+  }
+
+  void event_destination(const Value& v) {
+    Map m(v, {"name", "webhook", "events"});
+    EventDestination d;
+    Value name = m.required("name");
+    d.name = text(name);
+    // The name is a metrics label and part of spool keys: keep it plain.
+    if (d.name.size() > 64 ||
+        d.name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+            std::string::npos)
+      name.expected("a name of up to 64 letters, digits, '_', '.' or '-'");
+    if (c_.find_destination(d.name))
+      name.fail("an event destination named " + quote(d.name) + " is already defined");
+    Map wm(m.required("webhook"),
+           {"url", "secret", "timeout", "max_in_flight", "batch", "retry_window"});
+    Value url = wm.required("url");
+    d.webhook.url = text(url);
+    webhook_url(url, d.webhook.url);
+    d.webhook.secret = text(wm.required("secret"));
+    using std::chrono::milliseconds, std::chrono::minutes, std::chrono::hours, std::chrono::seconds;
+    if (auto t = wm.get("timeout"))
+      d.webhook.timeout = duration(*t, milliseconds(100), minutes(10));
+    set_u32(wm, "max_in_flight", 1, 1000, d.webhook.max_in_flight);
+    set_u32(wm, "batch", 1, 1000, d.webhook.batch);
+    if (auto r = wm.get("retry_window"))
+      d.webhook.retry_window = duration(*r, seconds(1), hours(24 * 30));
+    if (auto e = m.get("events")) {
+      d.events = 0;
+      static constexpr const char* kNames[] = {"send",   "delivery",       "bounce", "complaint",
+                                               "reject", "delivery_delay", "open",   "click"};
+      static_assert(std::size(kNames) == kEventTypeCount);
+      for (const auto& item : non_empty_list(*e, "event type")) {
+        uint32_t bit = 1u << choice(item, kNames);
+        if (d.events & bit) item.fail(describe(item.node) + " is listed twice");
+        d.events |= bit;
+      }
+    }
+    c_.event_destinations.push_back(std::move(d));
+  }
+
+  // http:// or https:// with a host; no spaces or control characters (it
+  // goes to libcurl as is).
+  static void webhook_url(const Value& v, const std::string& url) {
+    std::string lower;
+    for (char ch : url) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    size_t rest = 0;
+    if (lower.rfind("https://", 0) == 0)
+      rest = 8;
+    else if (lower.rfind("http://", 0) == 0)
+      rest = 7;
+    else
+      v.expected("an http:// or https:// URL");
+    for (unsigned char ch : url)
+      if (ch <= ' ' || ch == 0x7f) v.expected("a URL without spaces or control characters");
+    size_t host_end = url.find_first_of("/?#", rest);
+    std::string authority =
+        url.substr(rest, host_end == std::string::npos ? std::string::npos : host_end - rest);
+    if (authority.empty() || authority.front() == ':' || authority.front() == '@')
+      v.expected("an http:// or https:// URL with a host");
   }
 
   void smtp(const Value& v) {
@@ -508,12 +826,19 @@ class Parser final {
     if (auto l = m.get("listen")) c_.http.listen = listen_address(*l);
     if (auto keys = m.get("api_keys"))
       for (const auto& item : list(*keys)) {
-        Map km(item, {"id", "secret"});
+        Map km(item, {"id", "secret", "configuration_sets", "admin"});
         Value id = km.required("id");
-        ApiKey k{text(id), text(km.required("secret"))};
+        ApiKey k{text(id), text(km.required("secret")), {}, false};
         for (const auto& other : c_.http.api_keys)
           if (other.id == k.id)
             id.fail("an API key with id " + quote(k.id) + " is already defined");
+        if (auto sets = km.get("configuration_sets"))
+          for (const auto& s : non_empty_list(*sets, "configuration set")) {
+            std::string name = text(s);
+            if (!c_.find_set(name)) s.fail("no configuration set named " + quote(name));
+            k.configuration_sets.push_back(std::move(name));
+          }
+        if (auto a = km.get("admin")) k.admin = boolean(*a);
         c_.http.api_keys.push_back(std::move(k));
       }
   }
@@ -592,16 +917,88 @@ class Parser final {
   }
 
   void shaping(const Value& v) {
-    Map m(v, {"default"});
+    Map m(v, {"default", "providers", "backoff"});
+    Shaping& sh = c_.shaping;
     if (auto d = m.get("default")) {
-      Map dm(*d, {"max_connections", "max_messages_per_connection", "idle_timeout"});
-      set_u32(dm, "max_connections", 1, 10000, c_.shaping.max_connections);
-      set_u32(dm, "max_messages_per_connection", 1, 1000000,
-              c_.shaping.max_messages_per_connection);
+      Map dm(*d, {"max_connections", "max_messages_per_connection", "max_messages_per_hour",
+                  "idle_timeout"});
+      set_u32(dm, "max_connections", 1, 10000, sh.max_connections);
+      set_u32(dm, "max_messages_per_connection", 1, 1000000, sh.max_messages_per_connection);
+      if (auto h = dm.get("max_messages_per_hour"))
+        sh.max_messages_per_hour = integer(*h, 0, 1000000000);
       using std::chrono::milliseconds, std::chrono::minutes;
       if (auto t = dm.get("idle_timeout"))
-        c_.shaping.idle_timeout = duration(*t, milliseconds(0), minutes(10));
+        sh.idle_timeout = duration(*t, milliseconds(0), minutes(10));
     }
+    if (auto p = m.get("providers")) {
+      std::vector<std::string> seen;
+      for (const auto& item : list(*p)) {
+        Map pm(item, {"name", "mx_suffixes", "max_connections", "max_messages_per_connection",
+                      "max_messages_per_hour"});
+        Value name = pm.required("name");
+        ProviderShaping ps;
+        ps.name = text(name);
+        for (char c : ps.name)
+          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+            name.expected("a provider name of letters, digits, '-' and '_'");
+        for (const auto& s : seen)
+          if (s == ps.name) name.fail("provider " + quote(ps.name) + " is listed twice");
+        seen.push_back(ps.name);
+        const ProviderShaping* builtin = sh.find_provider(ps.name);
+        if (builtin) ps = *builtin;
+        ps.max_connections = builtin ? builtin->max_connections : sh.max_connections;
+        ps.max_messages_per_connection =
+            builtin ? builtin->max_messages_per_connection : sh.max_messages_per_connection;
+        if (auto sfx = pm.get("mx_suffixes")) {
+          ps.mx_suffixes.clear();
+          for (const auto& it : non_empty_list(*sfx, "MX suffix")) {
+            std::string x = host_name(it);
+            if (x.front() == '.') x.erase(0, 1);
+            if (x.empty()) it.expected("a host name suffix like \".google.com\"");
+            for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            ps.mx_suffixes.push_back(std::move(x));
+          }
+        } else if (!builtin) {
+          pm.required("mx_suffixes");
+        }
+        set_u32(pm, "max_connections", 1, 10000, ps.max_connections);
+        set_u32(pm, "max_messages_per_connection", 1, 1000000, ps.max_messages_per_connection);
+        if (auto h = pm.get("max_messages_per_hour"))
+          ps.max_messages_per_hour = integer(*h, 0, 1000000000);
+        if (builtin) {
+          for (auto& b : sh.providers)
+            if (b.name == ps.name) b = ps;
+        } else {
+          // Operator providers first: a narrower suffix of theirs wins over
+          // a built-in one.
+          sh.providers.insert(sh.providers.begin(), std::move(ps));
+        }
+      }
+    }
+    if (auto b = m.get("backoff")) {
+      Map bm(*b, {"floor", "decrease", "increase", "window", "min_clean_results"});
+      Backoff& bo = sh.backoff;
+      if (auto f = bm.get("floor")) bo.floor = fraction(*f, false, true);
+      if (auto f = bm.get("decrease")) bo.decrease = fraction(*f, false, false);
+      if (auto f = bm.get("increase")) bo.increase = fraction(*f, false, true);
+      using std::chrono::seconds, std::chrono::hours;
+      if (auto w = bm.get("window")) bo.window = duration(*w, seconds(1), hours(24));
+      set_u32(bm, "min_clean_results", 1, 100000, bo.min_clean_results);
+    }
+  }
+
+  // A number in (0, 1) or (0, 1] when `one` is allowed.
+  static double fraction(const Value& v, bool zero, bool one) {
+    std::string what = std::string("a number ") + (zero ? "from 0" : "above 0") +
+                       (one ? " up to 1" : " below 1") + " like 0.5";
+    if (!v.node.IsScalar()) v.expected(what);
+    const std::string& s = v.node.Scalar();
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !(d >= 0) || (!zero && d == 0) ||
+        (one ? d > 1 : d >= 1))
+      v.expected(what);
+    return d;
   }
 
   void delivery(const Value& v) {
@@ -669,6 +1066,7 @@ LoadResult load_string(const std::string& yaml, const std::string& name) {
     if (docs.size() > 1) fail_at(docs[1].Mark(), "expected one YAML document, found a second one");
     Config c;
     c.path = name;
+    c.shaping.providers = builtin_providers();
     Parser(c).root(Value{docs[0], docs[0].Mark(), ""});
     r.config = std::move(c);
   } catch (const Failure& f) {

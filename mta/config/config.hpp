@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mta/core/net.hpp"
+#include "mta/warmup/schedule.hpp"
 
 namespace mta::config {
 
@@ -66,6 +67,10 @@ struct Smtp {
 struct ApiKey {
   std::string id;
   std::string secret;
+  // Configuration sets this key may send with; empty: any. A restricted key
+  // that names no set sends with the first one listed.
+  std::vector<std::string> configuration_sets;
+  bool admin = false;  // may use the admin API (suppression list, queue, ...)
 };
 
 struct Http {
@@ -77,14 +82,30 @@ struct Metrics {
   std::optional<core::HostPort> listen;  // unset: no /metrics endpoint
 };
 
+// `warmup: {schedule, started}` of one IP: day 1 is `started` in the
+// server's time zone.
+struct IpWarmup {
+  std::string schedule;  // a warmup_schedules name or a built-in ("standard")
+  warmup::Date started;
+};
+
 struct PoolIp {
   core::IpAddress address;
   std::string ehlo;  // default: the global hostname
+  std::optional<IpWarmup> warmup;
 };
 
 struct IpPool {
   std::string name;
   std::vector<PoolIp> ips;
+  // "defer" or "pool:NAME" when none of its IPs has room; empty: the
+  // overflow of the schedule of its first warming IP, else "defer".
+  std::string overflow;
+};
+
+struct WarmupSchedule {
+  warmup::Schedule schedule;       // name, daily_limits, per_provider
+  std::string overflow = "defer";  // "defer" | "pool:NAME"
 };
 
 enum class Priority { kHigh, kNormal, kBulk };
@@ -94,6 +115,41 @@ struct ConfigurationSet {
   std::string name;
   std::string ip_pool;
   Priority priority = Priority::kNormal;
+  std::vector<std::string> event_destinations;  // names in Config::event_destinations
+};
+
+// The event types a destination can ask for (SES's eventType values).
+enum class EventType {
+  kSend,
+  kDelivery,
+  kBounce,
+  kComplaint,
+  kReject,
+  kDeliveryDelay,
+  kOpen,
+  kClick
+};
+inline constexpr int kEventTypeCount = 8;
+const char* to_string(EventType t);       // config spelling: "delivery_delay"
+const char* ses_event_name(EventType t);  // SES eventType: "DeliveryDelay"
+std::optional<EventType> event_type_from_ses(std::string_view ses_name);
+
+// Where events are POSTed (mta/webhook).
+struct Webhook {
+  std::string url;                              // http:// or https:// (certificates verified)
+  std::string secret;                           // HMAC-SHA256 key of X-MTA-Signature
+  Duration timeout = std::chrono::seconds(10);  // per POST, connecting included
+  uint32_t max_in_flight = 8;                   // POSTs at once to this destination
+  uint32_t batch = 1;                           // events per POST; >1: a JSON array
+  // How long an event is retried before it goes to the dead-letter list.
+  Duration retry_window = std::chrono::hours(24);
+};
+
+struct EventDestination {
+  std::string name;
+  Webhook webhook;
+  uint32_t events = (1u << kEventTypeCount) - 1;  // bit (1 << EventType); default all
+  bool wants(EventType t) const { return (events >> static_cast<int>(t)) & 1u; }
 };
 
 // How delivery uses STARTTLS: when offered (opportunistic), always
@@ -128,12 +184,45 @@ struct Retry {
   Duration max_age = std::chrono::hours(72);  // then the envelope expires (bounces)
 };
 
-// Per destination limits (issue 4 makes them per sending IP and provider).
-struct Shaping {
+// Limits per (sending IP, destination provider). A provider groups
+// destinations by the host names of their MX (or route hosts).
+struct ProviderShaping {
+  std::string name;                      // "gmail", ...; used in metrics and bounce rules
+  std::vector<std::string> mx_suffixes;  // lowercase, without a leading dot
   uint32_t max_connections = 10;
   uint32_t max_messages_per_connection = 100;
-  Duration idle_timeout = std::chrono::seconds(5);  // keep an idle connection this long
+  uint64_t max_messages_per_hour = 0;  // per (IP, provider); 0 = no ceiling
 };
+
+// Adaptive backoff (AIMD) on throttling replies, per (IP, provider).
+struct Backoff {
+  double floor = 0.1;     // the lowest rate multiplier
+  double decrease = 0.5;  // multiplier factor on a throttling reply
+  double increase = 0.1;  // added back after each clean window
+  Duration window = std::chrono::minutes(10);
+  uint32_t min_clean_results = 5;
+};
+
+struct Shaping {
+  // For destinations of no listed provider (each destination domain is
+  // then its own group).
+  uint32_t max_connections = 10;
+  uint32_t max_messages_per_connection = 100;
+  uint64_t max_messages_per_hour = 0;
+  Duration idle_timeout = std::chrono::seconds(5);  // keep an idle connection this long
+  // Built-in providers (gmail, microsoft, yahoo, ...) merged with the
+  // operator's: an entry with a built-in name replaces it.
+  std::vector<ProviderShaping> providers;
+  Backoff backoff;
+
+  // The provider whose suffix matches `mx_host` (case-insensitive, on a
+  // label boundary), or nullptr.
+  const ProviderShaping* provider_for(std::string_view mx_host) const;
+  const ProviderShaping* find_provider(std::string_view name) const;
+};
+
+// The providers shipped by default (shaping.providers adds to or replaces them).
+std::vector<ProviderShaping> builtin_providers();
 
 // Deadlines of the SMTP client, one per phase (RFC 5321 4.5.3.2).
 struct DeliveryTimeouts {
@@ -161,6 +250,16 @@ struct Accounting {
   std::string path;  // JSON lines, one per final outcome; empty: off
 };
 
+// Feedback loops (ARF complaint reports, mta/feedback): mail to these
+// addresses is taken from any client, without AUTH, and never relayed.
+struct Feedback {
+  std::vector<std::string> addresses;  // lowercased; empty: no feedback intake
+  // How long a delivered message can still be matched by a complaint (a
+  // compact record per message is kept that long). Default 30 days.
+  Duration retention = std::chrono::hours(24 * 30);
+  bool is_feedback_address(std::string_view address) const;  // case-insensitive
+};
+
 struct Bounces {
   // The shipped rules; empty: the packaged file (/usr/share/mta/...) or,
   // in a build tree, config/bounce-rules.yaml.
@@ -179,6 +278,8 @@ struct Config {
   Http http;
   Metrics metrics;
   std::vector<IpPool> ip_pools;
+  std::vector<WarmupSchedule> warmup_schedules;  // the operator's; "standard" is built in
+  warmup::TimeZone time_zone;                    // `timezone`, for warm-up days; UTC
   std::vector<ConfigurationSet> configuration_sets;
   std::string default_configuration_set;  // default: the first set
   std::vector<Route> routes;
@@ -187,10 +288,18 @@ struct Config {
   Shaping shaping;
   Delivery delivery;
   Accounting accounting;
+  Feedback feedback;
   Bounces bounces;
+  std::vector<EventDestination> event_destinations;
 
   const ConfigurationSet* find_set(std::string_view name) const;  // case-sensitive
+  const EventDestination* find_destination(std::string_view name) const;
   const IpPool* find_pool(std::string_view name) const;
+  // The operator's schedule of that name, else a built-in one, else nullptr.
+  const warmup::Schedule* find_schedule(std::string_view name) const;
+  // The pool's overflow: its own, else its first warming IP's schedule's,
+  // else "defer".
+  std::string overflow_of(const IpPool& pool) const;
   const SmtpUser* find_user(std::string_view name) const;
   // The route for a domain: an exact match, else "*", else nullptr (MX).
   const Route* find_route(std::string_view domain) const;

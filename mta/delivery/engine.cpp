@@ -11,10 +11,12 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <cmath>
 #include <deque>
 #include <list>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "mta/bounce/classifier.hpp"
 #include "mta/config/config.hpp"
@@ -23,6 +25,8 @@
 #include "mta/metrics/metrics.hpp"
 #include "mta/protocol/message.hpp"
 #include "mta/queue/spool.hpp"
+#include "mta/warmup/limiter.hpp"
+#include "mta/warmup/router.hpp"
 
 namespace mta::delivery {
 
@@ -43,25 +47,44 @@ int64_t wall_ms() {
 
 struct Source {
   asio::ip::address address;  // unspecified: the host's default
+  std::string ip;             // its text; "-" when unspecified
   std::string ehlo;
   std::string pool;
 };
 
-// The sending address for a message: the first IP of its configuration
-// set's pool (the pools issue chooses among them).
-Source source_for(const config::Config& cfg, const queue::Message& m) {
+Source source_of(const config::Config& cfg, const config::IpPool* pool, const std::string& ip) {
   Source s;
+  s.ip = "-";
   s.ehlo = cfg.hostname;
-  const config::ConfigurationSet* set = cfg.find_set(m.configuration_set);
-  if (!set) set = cfg.find_set(cfg.default_configuration_set);
-  if (!set) return s;
-  const config::IpPool* pool = cfg.find_pool(set->ip_pool);
-  if (!pool || pool->ips.empty()) return s;
+  if (!pool) return s;
   s.pool = pool->name;
-  asio::error_code ec;
-  s.address = asio::ip::make_address(pool->ips.front().address.to_string(), ec);
-  s.ehlo = pool->ips.front().ehlo;
+  for (const auto& p : pool->ips)
+    if (p.address.to_string() == ip) {
+      asio::error_code ec;
+      s.address = asio::ip::make_address(ip, ec);
+      s.ip = ip;
+      s.ehlo = p.ehlo;
+    }
   return s;
+}
+
+std::vector<warmup::Candidate> candidates(const config::IpPool& pool) {
+  std::vector<warmup::Candidate> out;
+  out.reserve(pool.ips.size());
+  for (const auto& p : pool.ips) out.push_back({p.address.to_string(), std::nullopt});
+  return out;
+}
+
+int priority_index(config::Priority p) {
+  switch (p) {
+    case config::Priority::kHigh:
+      return 0;
+    case config::Priority::kNormal:
+      return 1;
+    case config::Priority::kBulk:
+      return 2;
+  }
+  return 1;
 }
 
 bounce::Stage bounce_stage(Stage s) {
@@ -94,28 +117,54 @@ struct Waiter {
 
 }  // namespace
 
+// A job with the unit of allowance it holds.
+struct Work {
+  std::shared_ptr<queue::Job> job;
+  core::SysTime taken_at;  // when the unit was taken (Limiter::give_back)
+  bool unit = false;       // holds a unit
+};
+
 struct Destination {
-  std::string key;     // "source|domain"
-  std::string domain;  // lowercased
+  std::string key;       // "ip|site"
+  std::string site;      // the provider, or the domain
+  std::string provider;  // "other" for none
   Source source;
+  // The provider's (or shaping.default's), refreshed by every enqueue so a
+  // reload applies.
+  std::atomic<uint32_t> max_per_connection{100};
 
   std::mutex mu;
-  std::deque<std::shared_ptr<queue::Job>> jobs;
+  std::deque<Work> jobs[3];  // by priority: high, normal, bulk
   std::list<Waiter> waiters;
   uint32_t connections = 0;
   int64_t dead_until_ms = 0;
   protocol::Reply dead_reply;
   bounce::Stage dead_stage = bounce::Stage::kConnect;
+
+  size_t queued() const { return jobs[0].size() + jobs[1].size() + jobs[2].size(); }
+  bool pop(Work& w) {
+    for (auto& q : jobs)
+      if (!q.empty()) {
+        w = std::move(q.front());
+        q.pop_front();
+        return true;
+      }
+    return false;
+  }
 };
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   Impl(asio::io_context& io, store::Store& store, queue::Scheduler& sched, dns::Resolver& resolver,
+       warmup::Limiter& limiter, const core::Clock& clock,
        std::shared_ptr<const config::Config> cfg,
        std::shared_ptr<const bounce::Classifier> classifier)
       : io(io),
         store(store),
         sched(sched),
         resolver(resolver),
+        limiter(limiter),
+        router(limiter),
+        clock(clock),
         tls(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)),
         cfg(std::move(cfg)),
         classifier(std::move(classifier)) {
@@ -128,12 +177,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   store::Store& store;
   queue::Scheduler& sched;
   dns::Resolver& resolver;
+  warmup::Limiter& limiter;
+  warmup::Router router;
+  const core::Clock& clock;
   std::shared_ptr<asio::ssl::context> tls;
 
   mutable std::mutex mu;
   std::shared_ptr<const config::Config> cfg;
   std::shared_ptr<const bounce::Classifier> classifier;
   std::unordered_map<std::string, std::shared_ptr<Destination>> dests;
+  std::unordered_set<std::string> warned_sets;  // removed sets already logged
   bool stopping = false;
   std::atomic<size_t> connections{0};
 
@@ -159,11 +212,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       o.fate = queue::Fate::kDelivered;
       return o;
     }
-    auto cl = c.classify(r, stage, provider);
+    auto cl = c.classify(r, stage, provider == "other" ? std::string_view() : provider);
     o.bounce_type = bounce::to_string(cl.type);
     o.bounce_subtype = bounce::to_string(cl.subtype);
     o.category = bounce::to_string(cl.category);
     o.rule_id = cl.rule_id;
+    o.throttle = cl.throttle;
     if (cl.type == bounce::BounceType::kPermanent) {
       o.fate = queue::Fate::kBounced;
       o.suppress = cl.suppress;
@@ -173,17 +227,27 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     return o;
   }
 
-  void finish(std::shared_ptr<queue::Job> job, std::vector<queue::Outcome> outcomes,
-              const Source& src, const std::string& provider) {
+  // Reports a job's outcomes to the queue. `w.unit` is given back unless
+  // `sent` (an SMTP transaction was started for it); `reached` says that
+  // the outcomes carry the server's replies (they feed adaptive backoff).
+  void finish(Work& w, std::vector<queue::Outcome> outcomes, const Source& src,
+              const std::string& provider, bool sent = false, bool reached = false) {
+    auto& job = w.job;
     const auto& pool = src.pool.empty() ? std::string("-") : src.pool;
-    std::string ip = src.address.is_unspecified() ? "-" : src.address.to_string();
+    const std::string& ip = src.ip.empty() ? std::string("-") : src.ip;
     std::string prov = provider.empty() ? "other" : provider;
     int64_t now = wall_ms();
+    if (w.unit && !sent) limiter.give_back(src.ip, prov, w.taken_at);
+    w.unit = false;
+    bool throttled = false, any_result = false;
     for (size_t i = 0; i < outcomes.size(); ++i) {
       auto& o = outcomes[i];
-      if (o.source_ip.empty()) o.source_ip = src.address.is_unspecified() ? "" : ip;
+      if (o.source_ip.empty() && ip != "-") o.source_ip = ip;
       if (o.pool.empty()) o.pool = src.pool;
+      if (o.provider.empty()) o.provider = prov;
       if (o.fate == queue::Fate::kPostponed) continue;
+      throttled = throttled || o.throttle;
+      any_result = any_result || (reached && !job->rcpts[i].suppressed);
       metrics::counter(
           "mta_deliveries_total", "Delivery attempts by sending pool and IP, provider and result",
           {{"pool", pool}, {"ip", ip}, {"provider", prov}, {"result", queue::to_string(o.fate)}})
@@ -196,25 +260,28 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                          {{"category", o.category.empty() ? "other" : o.category},
                           {"result", queue::to_string(o.fate)}})
             .inc();
-      spdlog::info("id={} event={} rcpt=<{}> domain={} ip={} reply=\"{}\"{}",
+      spdlog::info("id={} event={} rcpt=<{}> domain={} ip={} provider={} reply=\"{}\"{}",
                    job->message->id.hex(), queue::to_string(o.fate), job->rcpts[i].address,
-                   job->domain, ip, o.reply,
+                   job->domain, ip, prov, o.reply,
                    o.category.empty() ? "" : fmt::format(" category={}", o.category));
     }
+    // One verdict per transaction: a burst of 421s to one message's
+    // recipients is one signal.
+    if ((throttled || any_result) && ip != "-") limiter.on_result(ip, prov, throttled, clock.now());
     sched.complete(std::move(*job), std::move(outcomes));
   }
 
   // Every recipient gets the same fate (connection-level results).
-  void finish_all(std::shared_ptr<queue::Job> job, const queue::Outcome& o, const Source& src,
-                  const std::string& provider) {
+  void finish_all(Work& w, const queue::Outcome& o, const Source& src, const std::string& provider,
+                  bool reached = false) {
     std::vector<queue::Outcome> outcomes;
-    for (auto& r : job->rcpts) {
+    for (auto& r : w.job->rcpts) {
       if (r.suppressed)
         outcomes.push_back(suppressed_outcome(r));
       else
         outcomes.push_back(o);
     }
-    finish(std::move(job), std::move(outcomes), src, provider);
+    finish(w, std::move(outcomes), src, provider, false, reached);
   }
 
   static queue::Outcome suppressed_outcome(const queue::Job::Rcpt& r) {
@@ -236,62 +303,153 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     return o;
   }
 
-  // ---- dispatch ----------------------------------------------------------
+  // ---- dispatch and routing ----------------------------------------------
 
   void dispatch(queue::Job job) {
-    auto [c, cls] = snapshot();
-    auto shared = std::make_shared<queue::Job>(std::move(job));
-    Source src = source_for(*c, *shared->message);
+    Work w{std::make_shared<queue::Job>(std::move(job)), {}, false};
     bool stop_now;
     {
       std::lock_guard lock(mu);
       stop_now = stopping;
     }
     if (stop_now) {
-      finish_all(shared, postponed(kShutdownDelay, "shutting down"), src, {});
+      finish_all(w, postponed(kShutdownDelay, "shutting down"), Source{}, {});
       return;
     }
     bool all_suppressed = true;
-    for (auto& r : shared->rcpts) all_suppressed = all_suppressed && r.suppressed;
+    for (auto& r : w.job->rcpts) all_suppressed = all_suppressed && r.suppressed;
     if (all_suppressed) {
-      finish_all(shared, queue::Outcome{}, src, {});
+      finish_all(w, queue::Outcome{}, Source{}, {});
       return;
     }
-    std::string key = src.address.to_string() + "|" + shared->domain;
-    std::shared_ptr<Destination> d;
+    asio::co_spawn(io, route(shared_from_this(), std::move(w)), asio::detached);
+  }
+
+  // The configuration set of a message, falling back to the default set
+  // when a reload removed its own.
+  const config::ConfigurationSet* set_of(const config::Config& c, const queue::Message& m) {
+    const config::ConfigurationSet* set = c.find_set(m.configuration_set);
+    if (set) return set;
     {
       std::lock_guard lock(mu);
+      if (warned_sets.insert(m.configuration_set).second)
+        spdlog::warn(
+            "delivery=set_missing set=\"{}\" fallback=\"{}\" reason=\"configuration set no "
+            "longer configured; its queued mail is sent with the default set\"",
+            m.configuration_set, c.default_configuration_set);
+    }
+    return c.find_set(c.default_configuration_set);
+  }
+
+  // Finds the site and provider, picks the source IP and queues the job.
+  static awaitable<void> route(std::shared_ptr<Impl> self, Work w) {
+    auto [c, cls] = self->snapshot();
+    const config::Config& cfg = *c;
+    std::optional<queue::Outcome> failure;
+    config::TlsPolicy policy;
+    auto hops = co_await self->resolve(cfg, w.job->domain, failure, *cls, policy);
+    if (!failure && hops.empty()) {
+      protocol::Reply r{451, "4.4.3", "no address for the next hops of " + w.job->domain};
+      failure = self->from_reply(*cls, r, bounce::Stage::kConnect, {});
+    }
+    if (failure) {
+      self->finish_all(w, *failure, Source{}, {});
+      co_return;
+    }
+    const config::ProviderShaping* ps = cfg.shaping.provider_for(hops.front().host);
+    std::string provider = ps ? ps->name : "other";
+    const config::ConfigurationSet* set = self->set_of(cfg, *w.job->message);
+    const config::IpPool* pool = set ? cfg.find_pool(set->ip_pool) : nullptr;
+    int prio = set ? priority_index(set->priority) : 1;
+    if (!pool || pool->ips.empty()) {
+      // Cannot happen with a validated config; send from the host's default.
+      self->enqueue(cfg, std::move(w), Source{}, provider, ps, prio, 1.0);
+      co_return;
+    }
+    auto now = self->clock.now();
+    auto pick = self->router.pick(candidates(*pool), provider, now);
+    const config::IpPool* from = pool;
+    std::string overflow = cfg.overflow_of(*pool);
+    if (!pick && overflow.rfind("pool:", 0) == 0) {
+      if (const config::IpPool* other = cfg.find_pool(overflow.substr(5))) {
+        auto second = self->router.pick(candidates(*other), provider, now);
+        if (second) {
+          pick = std::move(second);
+          from = other;
+        } else {
+          pick.next_room = std::min(pick.next_room, second.next_room);
+        }
+      }
+    }
+    if (!pick) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(pick.next_room - now);
+      wait = std::clamp<std::chrono::milliseconds>(wait, std::chrono::seconds(1),
+                                                   std::chrono::hours(24));
+      auto o = postponed(wait, fmt::format("no room: every IP of pool {} has reached its warm-up "
+                                           "or hourly limit for {}; next room in {} s",
+                                           pool->name, provider, wait.count() / 1000));
+      o.warmup_wait = true;
+      o.pool = pool->name;
+      self->finish_all(w, o, Source{}, provider);
+      co_return;
+    }
+    w.unit = true;
+    w.taken_at = now;
+    Source src = source_of(cfg, from, *pick.ip);
+    self->enqueue(cfg, std::move(w), std::move(src), provider, ps, prio, pick.allowance.multiplier);
+  }
+
+  void enqueue(const config::Config& c, Work w, Source src, const std::string& provider,
+               const config::ProviderShaping* ps, int prio, double multiplier) {
+    std::string site = ps ? ps->name : w.job->domain;
+    std::string key = src.ip + "|" + site;
+    std::shared_ptr<Destination> d;
+    {
+      std::unique_lock lock(mu);
+      if (stopping) {  // routed while stop() drained the queues
+        lock.unlock();
+        finish_all(w, postponed(kShutdownDelay, "shutting down"), src, provider);
+        return;
+      }
       auto& slot = dests[key];
       if (!slot) {
         slot = std::make_shared<Destination>();
         slot->key = key;
-        slot->domain = shared->domain;
+        slot->site = site;
+        slot->provider = provider;
         slot->source = src;
       }
       d = slot;
     }
+    d->max_per_connection =
+        ps ? ps->max_messages_per_connection : c.shaping.max_messages_per_connection;
+    // The provider's connection limit, lowered while it throttles this IP.
+    uint32_t max_conn = ps ? ps->max_connections : c.shaping.max_connections;
+    max_conn = std::max<uint32_t>(
+        1, static_cast<uint32_t>(std::ceil(static_cast<double>(max_conn) * multiplier)));
     std::unique_lock dl(d->mu);
     if (d->dead_until_ms > wall_ms()) {
       auto reply = d->dead_reply;
       auto stage = d->dead_stage;
       dl.unlock();
-      finish_all(shared, from_reply(*cls, reply, stage, {}), src, {});
+      auto [_, cls] = snapshot();
+      finish_all(w, from_reply(*cls, reply, stage, provider), d->source, provider);
       return;
     }
-    if (d->jobs.size() >= c->delivery.max_queued_per_destination) {
+    if (d->queued() >= c.delivery.max_queued_per_destination) {
       dl.unlock();
-      finish_all(shared, postponed(kQueueFullDelay, "destination queue full"), src, {});
+      finish_all(w, postponed(kQueueFullDelay, "destination queue full"), d->source, provider);
       return;
     }
-    d->jobs.push_back(std::move(shared));
+    d->jobs[prio].push_back(std::move(w));
     if (!d->waiters.empty()) {
-      Waiter w = std::move(d->waiters.front());
+      Waiter wt = std::move(d->waiters.front());
       d->waiters.pop_front();
       dl.unlock();
-      asio::post(w.ex, [t = w.timer] { t->cancel(); });
+      asio::post(wt.ex, [t = wt.timer] { t->cancel(); });
       return;
     }
-    if (d->connections < c->shaping.max_connections) {
+    if (d->connections < max_conn) {
       ++d->connections;
       dl.unlock();
       auto ex = asio::make_strand(io);
@@ -299,31 +457,26 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     }
   }
 
-  // Pops the next job, or waits up to idle_timeout for one. nullptr: none.
   // Pops the next job, or waits for one until the connection has been idle
-  // for `idle`. nullptr: none came; the connection retires.
-  awaitable<std::shared_ptr<queue::Job>> next_job(Destination& d, std::chrono::milliseconds idle) {
+  // for `idle`. false: none came; the connection retires.
+  awaitable<bool> next_job(Destination& d, std::chrono::milliseconds idle, Work& out) {
     auto ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex);
     const auto deadline = Clock::now() + idle;
     for (;;) {
       {
         std::lock_guard lock(d.mu);
-        if (!d.jobs.empty()) {
-          auto j = std::move(d.jobs.front());
-          d.jobs.pop_front();
-          co_return j;
-        }
+        if (d.pop(out)) co_return true;
         bool stop_now;
         {
           std::lock_guard l2(mu);
           stop_now = stopping;
         }
         if (stop_now || Clock::now() >= deadline) {
-          // Decided under the lock, so that dispatch() sees the connection
+          // Decided under the lock, so that enqueue() sees the connection
           // gone and starts a new one if work arrives now.
           --d.connections;
-          co_return nullptr;
+          co_return false;
         }
         // Woken early (a job was handed to us but another connection took
         // it first), we keep waiting until the same deadline.
@@ -347,12 +500,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     {
       auto [c, cls] = self->snapshot();
       Client client(co_await asio::this_coro::executor, c->delivery.timeouts, self->tls);
-      std::string provider;
       for (;;) {
         auto [cfg, classifier] = self->snapshot();
-        auto job = co_await self->next_job(*d, cfg->shaping.idle_timeout);
-        if (!job) break;
-        co_await self->deliver(job, client, *d, *cfg, *classifier, provider);
+        Work w;
+        bool got = co_await self->next_job(*d, cfg->shaping.idle_timeout, w);
+        if (!got) break;
+        // By reference: no non-trivial temporary inside the co_await
+        // (GCC 12, research/build-spike.md).
+        co_await self->deliver(w, client, *d, *cfg, *classifier);
       }
       co_await client.quit();
     }
@@ -407,15 +562,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   // Opens `client` to the first next hop that answers. On failure the job
   // is finished (deferred, or bounced for null MX / NXDOMAIN) and, when no
   // hop could be reached, the destination is marked dead for a while.
-  awaitable<bool> connect(std::shared_ptr<queue::Job>& job, Client& client, Destination& d,
-                          const config::Config& cfg, const bounce::Classifier& cls,
-                          std::string& provider) {
+  awaitable<bool> connect(Work& w, Client& client, Destination& d, const config::Config& cfg,
+                          const bounce::Classifier& cls) {
     const Source& src = d.source;
+    const std::string& provider = d.provider;
+    auto& job = w.job;
     std::optional<queue::Outcome> failure;
     config::TlsPolicy policy;
     auto hops = co_await resolve(cfg, job->domain, failure, cls, policy);
     if (failure) {
-      finish_all(job, *failure, src, provider);
+      finish_all(w, *failure, src, provider);
       co_return false;
     }
     OpenResult last;
@@ -446,25 +602,27 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         d.dead_reply = last.reply;
         d.dead_stage = bounce_stage(last.stage);
       }
-      finish_all(job, from_reply(cls, last.reply, bounce_stage(last.stage), provider), src,
-                 provider);
+      // A reply (421 at the banner) is the server speaking: it counts for
+      // backoff; a refused or timed-out connection does not.
+      finish_all(w, from_reply(cls, last.reply, bounce_stage(last.stage), provider), src, provider,
+                 last.reply.code != 0);
       co_return false;
     }
-    provider = bounce::provider_from_mx(client.hop().host);
     co_return true;
   }
 
-  awaitable<void> deliver(std::shared_ptr<queue::Job> job, Client& client, Destination& d,
-                          const config::Config& cfg, const bounce::Classifier& cls,
-                          std::string& provider) {
+  awaitable<void> deliver(Work& w, Client& client, Destination& d, const config::Config& cfg,
+                          const bounce::Classifier& cls) {
     const Source& src = d.source;
+    const std::string& provider = d.provider;
+    auto& job = w.job;
     {
       std::unique_lock dl(d.mu);
       if (d.dead_until_ms > wall_ms()) {
         auto reply = d.dead_reply;
         auto stage = d.dead_stage;
         dl.unlock();
-        finish_all(job, from_reply(cls, reply, stage, provider), src, provider);
+        finish_all(w, from_reply(cls, reply, stage, provider), src, provider);
         co_return;
       }
     }
@@ -482,7 +640,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       protocol::Reply r{
           451, "4.3.0",
           "message body unreadable: " + (body ? std::string("missing") : body.error().message)};
-      finish_all(job, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
+      finish_all(w, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
       co_return;
     }
     std::string payload = protocol::dot_stuff(**body);
@@ -493,23 +651,24 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       // that shows only when we use it. Then one fresh connection is tried
       // before anything counts as a failure.
       bool reused = client.is_open();
-      if (!client.is_open() || client.transactions() >= cfg.shaping.max_messages_per_connection) {
+      if (!client.is_open() || client.transactions() >= d.max_per_connection) {
         if (client.is_open()) co_await client.quit();
         reused = false;
-        if (!co_await connect(job, client, d, cfg, cls, provider)) co_return;
+        bool connected = co_await connect(w, client, d, cfg, cls);
+        if (!connected) co_return;
       }
       if (m.eight_bit && !client.supports_8bitmime()) {
         protocol::Reply r{554, "5.6.3",
                           "message has 8-bit content and " + client.hop().host +
                               " does not announce 8BITMIME; conversion to 7 bit is not supported"};
-        finish_all(job, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
+        finish_all(w, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
         co_return;
       }
       if (client.max_size() > 0 && m.size > client.max_size()) {
         protocol::Reply r{552, "5.3.4",
                           fmt::format("message size {} exceeds the {} bytes {} accepts", m.size,
                                       client.max_size(), client.hop().host)};
-        finish_all(job, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
+        finish_all(w, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
         co_return;
       }
       tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, m.size);
@@ -553,7 +712,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       o.remote_host = client.hop().host;
     }
     if (tx.broken) client.close();
-    finish(std::move(job), std::move(outcomes), src, provider);
+    // The server heard MAIL FROM: the unit is spent, and its replies count
+    // for backoff.
+    bool heard = tx.mail.code != 0;
+    finish(w, std::move(outcomes), src, provider, heard, heard);
   }
 
   void stop() {
@@ -564,23 +726,26 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       for (auto& [_, d] : dests) all.push_back(d);
     }
     for (auto& d : all) {
-      std::deque<std::shared_ptr<queue::Job>> jobs;
+      std::vector<Work> jobs;
       std::list<Waiter> waiters;
       {
         std::lock_guard lock(d->mu);
-        jobs.swap(d->jobs);
+        Work w;
+        while (d->pop(w)) jobs.push_back(std::move(w));
         waiters.swap(d->waiters);
       }
-      for (auto& w : waiters) asio::post(w.ex, [t = w.timer] { t->cancel(); });
-      for (auto& j : jobs) finish_all(j, postponed(kShutdownDelay, "shutting down"), d->source, {});
+      for (auto& wt : waiters) asio::post(wt.ex, [t = wt.timer] { t->cancel(); });
+      for (auto& w : jobs)
+        finish_all(w, postponed(kShutdownDelay, "shutting down"), d->source, d->provider);
     }
   }
 };
 
 Engine::Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
-               dns::Resolver& resolver, std::shared_ptr<const config::Config> cfg,
+               dns::Resolver& resolver, warmup::Limiter& limiter, const core::Clock& clock,
+               std::shared_ptr<const config::Config> cfg,
                std::shared_ptr<const bounce::Classifier> classifier)
-    : impl_(std::make_shared<Impl>(io, store, scheduler, resolver, std::move(cfg),
+    : impl_(std::make_shared<Impl>(io, store, scheduler, resolver, limiter, clock, std::move(cfg),
                                    std::move(classifier))) {}
 
 Engine::~Engine() = default;

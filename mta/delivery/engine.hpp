@@ -2,14 +2,33 @@
 // (routes, else MX), runs SMTP client connections, classifies every reply
 // and reports each recipient's outcome back to the queue.
 //
-// Destinations: jobs wait in a bounded ready queue per (source IP,
-// destination domain); a destination has at most shaping.max_connections
-// connections, each reused for up to max_messages_per_connection messages
-// and kept idle for idle_timeout. A connection is never shared between
-// source IPs. When every next hop of a destination fails to connect, the
-// destination is marked dead for a short while and its queued jobs are
-// deferred without connecting (Postfix's dead-destination rule), so a
-// down server costs one connection attempt, not one per message.
+// Routing (per job): the configuration set names a pool (a set removed by
+// a reload falls back to the default set, logged once). The destination's
+// next hops are looked up (routes, else MX) and their first host name gives
+// the provider (shaping.providers, by MX suffix). The warm-up router then
+// picks the pool's IP with room for that provider (warmup::Router: smooth
+// weighted round-robin over what each IP may still send this hour, scaled
+// by its backoff multiplier) and takes one unit of its allowance. When no
+// IP has room, the pool's overflow decides: "pool:NAME" tries that pool,
+// "defer" postpones the job until the earliest IP has room (a warm-up
+// wait: not an attempt, not counted toward max_age, see queue::Outcome).
+//
+// Destinations: jobs wait in a bounded ready queue per (source IP, site),
+// where the site is the provider for listed providers (their domains share
+// servers, like PowerMTA's mx-rollup) and the domain otherwise. A site has
+// at most max_connections connections (the provider's shaping, scaled down
+// by the backoff multiplier of that (IP, provider)), each reused for up to
+// max_messages_per_connection messages and kept idle for idle_timeout. A
+// connection is never shared between source IPs. Jobs of high-priority
+// configuration sets are taken before normal ones, normal before bulk.
+// When every next hop fails to connect, the destination is marked dead
+// for a short while and its queued jobs are deferred without connecting
+// (Postfix's dead-destination rule).
+//
+// Units: a job takes one unit of its IP's allowance when routed; the unit
+// is given back when no SMTP transaction was started (dead destination,
+// connection failure, shutdown). Every reply of a transaction reports its
+// throttle verdict to the limiter (adaptive backoff).
 //
 // Threads: dispatch() and reload() may be called from any thread; the
 // connections run as coroutines on the io_context.
@@ -34,13 +53,20 @@ class Store;
 namespace mta::bounce {
 class Classifier;
 }
+namespace mta::core {
+class Clock;
+}
+namespace mta::warmup {
+class Limiter;
+}
 
 namespace mta::delivery {
 
 class Engine final {
  public:
   Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
-         dns::Resolver& resolver, std::shared_ptr<const config::Config> cfg,
+         dns::Resolver& resolver, warmup::Limiter& limiter, const core::Clock& clock,
+         std::shared_ptr<const config::Config> cfg,
          std::shared_ptr<const bounce::Classifier> classifier);
   ~Engine();
 

@@ -58,6 +58,25 @@ json address_list(const std::string& v) {
   return out;
 }
 
+// "Name <a@Example.COM>" -> "example.com"; "" when there is no address.
+std::string header_domain(const std::string& from) {
+  auto list = address_list(from);
+  if (list.empty()) return {};
+  std::string a = list[0].get<std::string>();
+  auto lt = a.rfind('<');
+  if (lt != std::string::npos) {
+    auto gt = a.find('>', lt);
+    a = a.substr(lt + 1, gt == std::string::npos ? std::string::npos : gt - lt - 1);
+  }
+  auto at = a.rfind('@');
+  if (at == std::string::npos) return {};
+  std::string d = a.substr(at + 1);
+  while (!d.empty() && (d.back() == ' ' || d.back() == '>')) d.pop_back();
+  for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (d.find_first_of(" \t<>\"(),;:") != std::string::npos) return {};
+  return d;
+}
+
 json mail_object(const queue::Message& m, std::string_view outgoing_ip) {
   json mail;
   mail["timestamp"] = iso8601(m.received_ms);
@@ -80,8 +99,12 @@ json mail_object(const queue::Message& m, std::string_view outgoing_ip) {
   tags["ses:configuration-set"] = {m.configuration_set};
   tags["ses:source-ip"] = {m.client_ip};
   if (!outgoing_ip.empty()) tags["ses:outgoing-ip"] = {std::string(outgoing_ip)};
-  std::string from_domain = protocol::domain_of(m.mail_from);
+  // SES: the domain of the From header's address (the envelope sender's
+  // when there is no readable From).
+  std::string from_domain = header_domain(header(m, "From"));
+  if (from_domain.empty()) from_domain = protocol::domain_of(m.mail_from);
   if (!from_domain.empty()) tags["ses:from-domain"] = {from_domain};
+  if (!m.auth_user.empty()) tags["ses:caller-identity"] = {m.auth_user};
   for (auto& [k, v] : m.tags) tags[k].push_back(v);
   mail["tags"] = std::move(tags);
   return mail;
@@ -100,9 +123,10 @@ std::string status_of(const std::string& reply, bool permanent) {
   return permanent ? "5.0.0" : "4.0.0";
 }
 
+// The key (the event id) is assigned when the batch is written, so outbox
+// keys increase in commit order and the webhook publisher can keep a cursor.
 void put_event(store::Batch& b, std::string json_text) {
-  auto id = core::next_message_id();
-  b.put(store::Cf::kEvents, std::string(id.key()), std::move(json_text));
+  b.put_sequenced(store::Cf::kEvents, std::move(json_text));
 }
 
 }  // namespace
@@ -124,6 +148,7 @@ std::string decision_json(const queue::Decision& d, std::string_view reporting_m
   ours["domain"] = d.job.domain;
   if (!o.source_ip.empty()) ours["ip"] = o.source_ip;
   if (!o.pool.empty()) ours["pool"] = o.pool;
+  if (!o.provider.empty()) ours["provider"] = o.provider;
   if (!o.category.empty()) ours["bounceCategory"] = o.category;
   if (!o.rule_id.empty()) ours["rule"] = o.rule_id;
   if (!o.remote_host.empty()) ours["remoteHost"] = o.remote_host;
@@ -164,7 +189,7 @@ std::string decision_json(const queue::Decision& d, std::string_view reporting_m
                         {"diagnosticCode", diagnostic}}}},
                      {"timestamp", ts},
                      {"feedbackId", core::next_message_id().hex()},
-                     {"reportingMTA", "dns; " + std::string(reporting_mta)}};
+                     {"reportingMTA", "dsn; " + std::string(reporting_mta)}};
       if (!o.remote_ip.empty()) e["bounce"]["remoteMtaIp"] = o.remote_ip;
       break;
     }
@@ -174,7 +199,7 @@ std::string decision_json(const queue::Decision& d, std::string_view reporting_m
       e["deliveryDelay"] = {
           {"timestamp", ts},
           {"delayType", o.delay_type.empty() ? "TransientCommunicationFailure" : o.delay_type},
-          {"expirationTime", iso8601(m.received_ms + d.max_age_ms)},
+          {"expirationTime", iso8601(m.received_ms + d.rcpt.waited_ms + d.max_age_ms)},
           {"delayedRecipients",
            {{{"emailAddress", d.rcpt.address},
              {"status", status_of(o.reply, false)},
@@ -195,6 +220,31 @@ void add_decision(store::Batch& b, const queue::Decision& d, std::string_view re
   if (!j.empty()) put_event(b, std::move(j));
 }
 
+std::string complaint_json(const queue::Message& m, const Complaint& c) {
+  json e;
+  e["eventType"] = "Complaint";
+  e["mail"] = mail_object(m, c.outgoing_ip);
+  json recipients = json::array();
+  for (const auto& r : c.recipients) recipients.push_back({{"emailAddress", r}});
+  json complaint = {{"complainedRecipients", std::move(recipients)},
+                    {"timestamp", iso8601(c.now_ms)},
+                    {"feedbackId", c.feedback_id},
+                    {"complaintSubType", nullptr}};
+  if (!c.feedback_type.empty()) complaint["complaintFeedbackType"] = c.feedback_type;
+  if (!c.user_agent.empty()) complaint["userAgent"] = c.user_agent;
+  if (c.arrival_ms) complaint["arrivalDate"] = iso8601(*c.arrival_ms);
+  e["complaint"] = std::move(complaint);
+  json feedback = {{"format", c.format}, {"matchedBy", c.matched_by}, {"suppressed", c.suppressed}};
+  if (!c.reported_domain.empty()) feedback["reportedDomain"] = c.reported_domain;
+  if (!c.reporting_client.empty()) feedback["reportingClient"] = c.reporting_client;
+  e["mta"] = {{"feedback", std::move(feedback)}};
+  return e.dump();
+}
+
+void add_complaint(store::Batch& b, const queue::Message& m, const Complaint& c) {
+  put_event(b, complaint_json(m, c));
+}
+
 core::Status tail(const store::Store& s, std::string_view after,
                   const std::function<bool(std::string_view, std::string_view)>& fn) {
   std::string from;
@@ -211,9 +261,10 @@ core::Status tail(const store::Store& s, std::string_view after,
   });
 }
 
-core::Result<uint64_t> trim(store::Store& s, int64_t cutoff_ms) {
+core::Result<uint64_t> trim(store::Store& s, int64_t cutoff_ms, std::string_view before_key) {
   std::string to;
   store::put_u64(to, static_cast<uint64_t>(cutoff_ms) * 1000);  // ids start with µs
+  if (!before_key.empty() && std::string_view(to) > before_key) to = std::string(before_key);
   store::Batch b;
   uint64_t n = 0;
   auto st = s.scan(store::Cf::kEvents, {}, to, [&](std::string_view k, std::string_view) {

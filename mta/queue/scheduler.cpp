@@ -113,7 +113,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
 
   // ---- admission of fresh mail ---------------------------------------------
 
-  void admit(std::shared_ptr<const Message> msg) {
+  void admit(std::shared_ptr<const Message> msg, bool urgent) {
     std::map<std::string, Job> jobs;
     for (uint32_t i = 0; i < msg->recipients.size(); ++i) {
       Job::Rcpt r;
@@ -130,7 +130,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     {
       std::lock_guard lock(mu);
       size_t n = msg->recipients.size();
-      if (stopping || backlog || active + n > opts.max_active) {
+      size_t bound = opts.max_active + (urgent ? opts.max_active / 4 : 0);
+      if (stopping || (backlog && !urgent) || active + n > bound) {
         backlog = true;  // the scan will find it in the index, in its turn
         ++left_to_scan;
         return;
@@ -266,6 +267,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
           r.index = store::get_u32(k.substr(25, 4));
           r.address = std::move(entry->recipient);
           r.attempts = entry->attempts;
+          r.waited_ms = entry->waited_ms;
           r.schedule_key = std::move(key);
           fill_suppression(r);
           auto domain = protocol::domain_of(r.address);
@@ -396,6 +398,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       e.recipient = r.address;
       e.attempts = r.attempts;
       e.last_reply = o.reply;
+      e.waited_ms = r.waited_ms;
       int64_t next = 0;
       switch (o.fate) {
         case Fate::kDelivered:
@@ -414,22 +417,29 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
           ++e.attempts;
           auto wait = interval(retry, e.attempts);
           next = now + static_cast<int64_t>(static_cast<double>(wait.count()) * jitter);
-          if (now - msg.received_ms >= retry.max_age.count()) {
+          if (now - msg.received_ms - e.waited_ms >= retry.max_age.count()) {
             e.state = EnvelopeState::kExpired;
             --l.nonfinal;
             next = 0;
           } else {
             e.state = EnvelopeState::kQueued;
             b.put(store::Cf::kSchedule, schedule_key(kClassRetry, next, msg.id, r.index),
-                  encode(ScheduleEntry{r.address, e.attempts}));
+                  encode(ScheduleEntry{r.address, e.attempts, e.waited_ms}));
           }
           break;
         }
         case Fate::kPostponed: {
+          if (o.warmup_wait) e.waited_ms += o.delay.count();
+          if (o.warmup_wait && e.waited_ms > retry.max_age.count()) {
+            // Waited for warm-up room longer than max_age in all.
+            e.state = EnvelopeState::kExpired;
+            --l.nonfinal;
+            break;
+          }
           e.state = EnvelopeState::kQueued;
           next = now + o.delay.count();
           b.put(store::Cf::kSchedule, schedule_key(kClassRetry, next, msg.id, r.index),
-                encode(ScheduleEntry{r.address, r.attempts}));
+                encode(ScheduleEntry{r.address, r.attempts, e.waited_ms}));
           break;
         }
       }
@@ -504,9 +514,9 @@ void Scheduler::stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-void Scheduler::admit(std::shared_ptr<const Message> message) {
+void Scheduler::admit(std::shared_ptr<const Message> message, bool urgent) {
   if (!impl_->dispatch) return;
-  impl_->admit(std::move(message));
+  impl_->admit(std::move(message), urgent);
 }
 
 void Scheduler::complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done) {

@@ -64,6 +64,7 @@ struct Job {
     uint32_t index = 0;
     std::string address;
     uint32_t attempts = 0;  // before this one
+    int64_t waited_ms = 0;  // waiting for warm-up room so far
     bool suppressed = false;
     std::string suppression_reason;
     std::string schedule_key;
@@ -77,6 +78,10 @@ enum class Fate {
   kBounced,    // permanent failure
   kPostponed,  // not attempted (no capacity): due again after `delay`, no attempt counted
 };
+// Warm-up waits (Outcome::warmup_wait) are postponements that count toward
+// the envelope's waited_ms. Age for max_age is (now - received - waited_ms),
+// so waiting for warm-up room does not eat the retry budget; an envelope
+// that has waited for room longer than max_age in total expires.
 const char* to_string(Fate f);
 
 struct Outcome {
@@ -84,8 +89,11 @@ struct Outcome {
   std::string reply;                   // the whole reply or a description of the failure
   bool suppress = false;               // kBounced: add the address to the suppression list
   std::chrono::milliseconds delay{0};  // kPostponed: when to try again
+  bool warmup_wait = false;            // kPostponed: no IP had room (see above)
+  bool throttle = false;               // the reply asked us to slow down
   // For events and logs only; the queue does not interpret them.
   std::string source_ip, pool, remote_ip, remote_host;
+  std::string provider;  // shaping provider of the destination ("other" for none)
   std::string bounce_type, bounce_subtype, category, rule_id, delay_type;
 };
 
@@ -113,8 +121,11 @@ class Scheduler final {
   void start(std::function<void(Job)> dispatch, EventHook hook);
   void stop();
 
-  // A freshly accepted message (Spool's accepted hook).
-  void admit(std::shared_ptr<const Message> message);
+  // A freshly accepted message (Spool's accepted hook). `urgent` (a high
+  // priority configuration set) skips the backlog of the index and may use
+  // a reserve of max_active / 4 beyond the bound, so transactional mail is
+  // not queued behind bulk mail waiting for room.
+  void admit(std::shared_ptr<const Message> message, bool urgent = false);
   // Records the outcome of a job: outcomes[i] belongs to job.rcpts[i].
   // `done` runs after the batch is committed (on the commit thread).
   void complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done = {});

@@ -34,6 +34,18 @@ std::string schedule_key(char cls, int64_t due_ms, const core::MessageId& id, ui
   return k;
 }
 
+std::optional<ScheduleKey> parse_schedule_key(std::string_view key) {
+  if (key.size() != 1 + 8 + 16 + 4) return std::nullopt;
+  ScheduleKey k;
+  k.cls = key[0];
+  k.due_ms = static_cast<int64_t>(store::get_u64(key.substr(1)));
+  auto id = core::MessageId::from_key(key.substr(9, 16));
+  if (!id) return std::nullopt;
+  k.id = *id;
+  k.rcpt = store::get_u32(key.substr(25));
+  return k;
+}
+
 std::pair<std::string, std::string> id_range(const core::MessageId& id) {
   std::string from(id.key()), to(id.key());
   // The smallest key after every key starting with id.
@@ -52,6 +64,7 @@ std::string encode(const ScheduleEntry& e) {
   w.u8(1);
   w.str(e.recipient);
   w.varint(e.attempts);
+  w.svarint(e.waited_ms);
   return w.take();
 }
 
@@ -61,6 +74,7 @@ std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes) {
   ScheduleEntry e;
   e.recipient = r.str();
   e.attempts = static_cast<uint32_t>(r.varint());
+  if (!r.at_end()) e.waited_ms = r.svarint();  // absent in records of 0.1
   if (!r.ok()) return std::nullopt;
   return e;
 }
@@ -148,6 +162,7 @@ std::string encode(const Envelope& e) {
   w.varint(e.attempts);
   w.svarint(e.next_attempt_ms);
   w.str(e.last_reply);
+  w.svarint(e.waited_ms);
   return w.take();
 }
 
@@ -162,6 +177,7 @@ std::optional<Envelope> decode_envelope(std::string_view bytes) {
   e.attempts = static_cast<uint32_t>(r.varint());
   e.next_attempt_ms = r.svarint();
   e.last_reply = r.str();
+  if (!r.at_end()) e.waited_ms = r.svarint();  // absent in records of 0.1
   if (!r.ok()) return std::nullopt;
   return e;
 }
@@ -177,6 +193,10 @@ core::Result<std::unique_ptr<Spool>> Spool::open(store::Store& store) {
 }
 
 void Spool::accept(Message message, std::string body, Done done) {
+  accept(std::move(message), std::move(body), std::move(done), {});
+}
+
+void Spool::accept(Message message, std::string body, Done done, const BatchHook& extra) {
   store::Batch b;
   std::string id_key(message.id.key());
   for (uint32_t i = 0; i < message.recipients.size(); ++i) {
@@ -189,6 +209,7 @@ void Spool::accept(Message message, std::string body, Done done) {
   }
   message.size = body.size();
   if (on_batch_) on_batch_(message, b);
+  if (extra) extra(message, b);
   b.put(store::Cf::kMessages, id_key, encode(message));
   b.put(store::Cf::kBodies, std::move(id_key), std::move(body));
   auto shared = std::make_shared<const Message>(std::move(message));

@@ -64,6 +64,8 @@ struct Envelope {
   uint32_t attempts = 0;
   int64_t next_attempt_ms = 0;
   std::string last_reply;
+  // Time spent waiting for warm-up room (not counted toward max_age).
+  int64_t waited_ms = 0;
 };
 
 std::string encode(const Message& m);
@@ -76,6 +78,7 @@ std::optional<Envelope> decode_envelope(std::string_view bytes);
 struct ScheduleEntry {
   std::string recipient;
   uint32_t attempts = 0;
+  int64_t waited_ms = 0;  // Envelope::waited_ms
 };
 std::string encode(const ScheduleEntry& e);
 std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes);
@@ -83,6 +86,15 @@ std::optional<ScheduleEntry> decode_schedule_entry(std::string_view bytes);
 inline constexpr char kClassNew = 'n';
 inline constexpr char kClassRetry = 'r';
 std::string schedule_key(char cls, int64_t due_ms, const core::MessageId& id, uint32_t rcpt);
+// The inverse of schedule_key() (read side: the admin API's queue summary);
+// nullopt for a malformed key.
+struct ScheduleKey {
+  char cls = kClassNew;
+  int64_t due_ms = 0;
+  core::MessageId id;
+  uint32_t rcpt = 0;
+};
+std::optional<ScheduleKey> parse_schedule_key(std::string_view key);
 std::string envelope_key(const core::MessageId& id, uint32_t rcpt);
 // [from, to) of every key of `id` in an id-prefixed column family.
 std::pair<std::string, std::string> id_range(const core::MessageId& id);
@@ -99,11 +111,14 @@ class Spool final {
   // message first, so the scheduler can start delivering it without reading
   // it back.
   void accept(Message message, std::string body, Done done);
-  using AcceptedHook = std::function<void(std::shared_ptr<const Message>)>;
-  void set_accepted_hook(AcceptedHook hook) { on_accepted_ = std::move(hook); }
   // Adds to the acceptance batch whatever must be written with it (the
   // Send event).
   using BatchHook = std::function<void(const Message&, store::Batch&)>;
+  // Like accept(), and `extra` adds the caller's own records to the same
+  // batch (the HTTP API's idempotency key), so both are stored or neither.
+  void accept(Message message, std::string body, Done done, const BatchHook& extra);
+  using AcceptedHook = std::function<void(std::shared_ptr<const Message>)>;
+  void set_accepted_hook(AcceptedHook hook) { on_accepted_ = std::move(hook); }
   void set_batch_hook(BatchHook hook) { on_batch_ = std::move(hook); }
   // The scheduler reports messages it finished (deleted from the spool).
   void message_removed();

@@ -119,6 +119,10 @@ core::Status Server::start() {
   return core::Ok{};
 }
 
+void Server::set_feedback_handler(FeedbackHandler handler) {
+  impl_->feedback = std::move(handler);
+}
+
 void Server::reload(std::shared_ptr<const config::Config> cfg) {
   std::lock_guard lock(impl_->mu);
   impl_->cfg = std::move(cfg);

@@ -14,6 +14,7 @@
 // means it is safe to close the spool.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,10 +33,25 @@ class Spool;
 
 namespace mta::smtp {
 
+// Feedback reports: mail for config.feedback.addresses is not spooled but
+// handed to this handler with the client's address; `done` (callable from
+// any thread) gets the reply to the final dot.
+struct FeedbackReply {
+  int code = 250;
+  std::string enhanced;
+  std::string text;
+};
+using FeedbackHandler = std::function<void(std::string report, std::string client_ip,
+                                           std::function<void(FeedbackReply)> done)>;
+
 class Server final {
  public:
   Server(asio::io_context& io, queue::Spool& spool, std::shared_ptr<const config::Config> cfg);
   ~Server();
+
+  // Before start(). Without a handler the feedback addresses are ordinary
+  // recipients.
+  void set_feedback_handler(FeedbackHandler handler);
 
   core::Status start();
   void reload(std::shared_ptr<const config::Config> cfg);

@@ -8,6 +8,10 @@
 //
 // Replies are queued and written when the session is about to wait for
 // input, so a pipelining client gets its replies in one write (RFC 2920).
+//
+// Mail for the feedback addresses (config `feedback`) is taken from any
+// client but goes to the feedback handler, not the spool; such a
+// transaction has no other recipients (rcpt()).
 #include "mta/smtp/session.hpp"
 
 #include <fmt/format.h>
@@ -77,6 +81,31 @@ auto async_spool(queue::Spool& spool, queue::Message m, std::string body, Token&
         });
       },
       token, std::move(m), std::move(body));
+}
+
+// Completes with the feedback handler's reply, posted to the session's
+// strand (the handler answers from its own thread).
+template <class Token>
+auto async_feedback(const FeedbackHandler& feedback, std::string report, std::string client_ip,
+                    Token&& token) {
+  return asio::async_initiate<Token, void(FeedbackReply)>(
+      [&feedback](auto handler, std::string report, std::string client_ip) {
+        using H = std::decay_t<decltype(handler)>;
+        struct State {
+          H handler;
+          asio::executor_work_guard<asio::associated_executor_t<H>> work;
+        };
+        auto ex = asio::get_associated_executor(handler);
+        auto st = std::make_shared<State>(State{std::move(handler), asio::make_work_guard(ex)});
+        feedback(std::move(report), std::move(client_ip), [st](FeedbackReply r) {
+          auto ex = st->work.get_executor();
+          asio::post(ex, [st, r = std::move(r)]() mutable {
+            st->work.reset();
+            std::move(st->handler)(std::move(r));
+          });
+        });
+      },
+      token, std::move(report), std::move(client_ip));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -382,7 +411,11 @@ class Session final : public std::enable_shared_from_this<Session> {
   void reset_transaction() {
     mail_from_.reset();
     rcpts_.clear();
+    feedback_only_ = false;
+    feedback_tx_ = false;
   }
+
+  bool feedback_enabled() const { return server_->feedback && !cfg_->feedback.addresses.empty(); }
 
   bool auth_offered() const {
     if (cfg_->smtp.users.empty() || !auth_user_.empty()) return false;
@@ -415,7 +448,10 @@ class Session final : public std::enable_shared_from_this<Session> {
     if (state_ == State::kGreeting) return bad_sequence("Send HELO/EHLO first");
     if (state_ != State::kReady) return bad_sequence("Nested MAIL command");
     bool must_auth = listener_.require_auth || !in_networks(cfg_->smtp.relay_networks, peer_ip_);
-    if (must_auth && auth_user_.empty()) {
+    // Providers send feedback reports from anywhere, without AUTH: such a
+    // client may go on, but only to the feedback addresses (rcpt()).
+    bool feedback_only = must_auth && auth_user_.empty();
+    if (feedback_only && !feedback_enabled()) {
       server_->reject("relay_denied");
       reply(530, "5.7.0", "Authentication required");
       return;
@@ -428,6 +464,7 @@ class Session final : public std::enable_shared_from_this<Session> {
       return;
     }
     mail_from_ = std::move(*parsed.value);
+    feedback_only_ = feedback_only;
     enter(State::kMail);
     reply(250, "2.1.0", "Ok");
   }
@@ -444,6 +481,23 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::string address = std::move(parsed.value->address);
     // RFC 5321 4.5.1: a bare "postmaster" is this server's postmaster.
     if (address.find('@') == std::string::npos) address += "@" + cfg_->hostname;
+    // A feedback report goes to the feedback processor, never to the
+    // spool: its transaction has the feedback addresses only.
+    bool feedback = feedback_enabled() && cfg_->feedback.is_feedback_address(address);
+    if (feedback_only_ && !feedback) {
+      server_->reject("relay_denied");
+      reply(530, "5.7.0", "Authentication required");
+      return;
+    }
+    if (!rcpts_.empty() && feedback != feedback_tx_) {
+      server_->reject("feedback_mixed");
+      reply(452, "4.5.3",
+            feedback ? "A feedback address takes no other recipients: send it in a new transaction"
+                     : "This transaction is for a feedback address only: send other recipients "
+                       "in a new transaction");
+      return;
+    }
+    feedback_tx_ = feedback;
     rcpts_.push_back(std::move(address));
     enter(State::kRcpt);
     reply(250, "2.1.5", "Ok");
@@ -482,6 +536,7 @@ class Session final : public std::enable_shared_from_this<Session> {
     enter(State::kReady);
     auto mail_from = std::move(*mail_from_);
     auto rcpts = std::move(rcpts_);
+    bool feedback = feedback_tx_;
     reset_transaction();
 
     // The whole message has been read: the session is in sync with the
@@ -505,6 +560,11 @@ class Session final : public std::enable_shared_from_this<Session> {
       server_->reject("bad_data");
       reply(554, "5.6.0", "Message contains a line longer than 998 characters");
       co_return true;
+    }
+    if (feedback) {
+      std::string report = std::move(reader.body());
+      bool more = co_await feedback_report(std::move(report));
+      co_return more;
     }
 
     intake::Submission sub;
@@ -545,6 +605,17 @@ class Session final : public std::enable_shared_from_this<Session> {
     spdlog::info("session={} id={} event=accepted from=<{}> nrcpt={} size={} set={} client={}", id_,
                  id.hex(), from, nrcpt, size, set, peer_ip_);
     reply(250, "2.0.0", "Ok " + id.hex());
+    co_return true;
+  }
+
+  // A feedback report: handed to the feedback handler, never spooled.
+  awaitable<bool> feedback_report(std::string report) {
+    std::string client_ip = peer_ip_;
+    FeedbackReply r = co_await async_feedback(server_->feedback, std::move(report),
+                                              std::move(client_ip), asio::use_awaitable);
+    if (r.code >= 400) server_->reject("storage_error");
+    spdlog::info("session={} event=feedback_report client={} reply={}", id_, peer_ip_, r.code);
+    reply(r.code, r.enhanced, r.text);
     co_return true;
   }
 
@@ -722,6 +793,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::string auth_user_;
   std::optional<protocol::MailFrom> mail_from_;
   std::vector<std::string> rcpts_;
+  bool feedback_only_ = false;  // unauthenticated: only feedback addresses
+  bool feedback_tx_ = false;    // the recipients are feedback addresses
   uint32_t errors_ = 0;
   bool counts_as_error_ = true;
   bool closed_ = false;

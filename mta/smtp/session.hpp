@@ -37,6 +37,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   asio::io_context& io;
   queue::Spool& spool;
+  FeedbackHandler feedback;  // set before start(), then only read
 
   mutable std::mutex mu;
   std::shared_ptr<const config::Config> cfg;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mta/core/id.hpp"
 #include "mta/metrics/metrics.hpp"
 
 namespace mta::store {
@@ -36,6 +38,10 @@ const char* to_string(Cf cf) {
       return "meta";
     case Cf::kSuppression:
       return "suppression";
+    case Cf::kFeedback:
+      return "feedback";
+    case Cf::kWebhooks:
+      return "webhooks";
   }
   return "?";
 }
@@ -87,6 +93,8 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf) {
     case Cf::kSchedule:
     case Cf::kEnvelopes:
     case Cf::kEvents:
+    case Cf::kFeedback:  // trimmed from the oldest end
+    case Cf::kWebhooks:  // queues: deleted once published
       // Queue-like column families: most keys are deleted soon after being
       // written. Compact files dense with tombstones so range scans over
       // the due index stay fast.
@@ -150,6 +158,7 @@ struct Store::Impl {
       for (auto& p : group) sync = sync || p.sync;
       for (auto& p : group)
         for (auto& op : p.batch.ops_) {
+          if (op.sequenced) op.key = std::string(core::next_message_id().key());
           if (op.del)
             wb.Delete(cf(op.cf), slice(op.key));
           else
@@ -245,7 +254,25 @@ core::Result<std::unique_ptr<Store>> Store::open(const std::string& dir, Mode mo
   if (mode == Mode::kReadOnly) {
     if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT"))
       return core::make_error("no spool in " + dir);
+    // A read-only open cannot create column families: open the ones there
+    // are; the missing ones (a spool of an older version) read as empty.
+    std::vector<bool> present(descs.size(), true);
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(opts, dir, &names).ok()) {
+      std::vector<rocksdb::ColumnFamilyDescriptor> existing;
+      for (size_t i = 0; i < descs.size(); ++i) {
+        present[i] = std::find(names.begin(), names.end(), descs[i].name) != names.end();
+        if (present[i]) existing.push_back(descs[i]);
+      }
+      descs = std::move(existing);
+    }
     s = rocksdb::DB::OpenForReadOnly(opts, dir, descs, &handles, &raw);
+    if (s.ok()) {
+      std::vector<rocksdb::ColumnFamilyHandle*> all;
+      size_t next = 0;
+      for (bool p : present) all.push_back(p ? handles[next++] : nullptr);
+      handles = std::move(all);
+    }
   } else {
     s = rocksdb::DB::Open(opts, dir, descs, &handles, &raw);
   }
@@ -271,7 +298,8 @@ Store::~Store() {
     impl_->cv.notify_one();
     impl_->thread.join();
   }
-  for (auto* h : impl_->cfs) impl_->db->DestroyColumnFamilyHandle(h);
+  for (auto* h : impl_->cfs)
+    if (h) impl_->db->DestroyColumnFamilyHandle(h);
   if (!impl_->read_only) {
     rocksdb::Status s = impl_->db->Close();
     if (!s.ok()) spdlog::error("store=spool event=close_failed error=\"{}\"", s.ToString());
@@ -290,14 +318,16 @@ void Store::commit(Batch batch, Done done, bool sync) {
   impl_->cv.notify_one();
 }
 
-core::Status Store::commit_sync(Batch batch) {
+core::Status Store::commit_sync(Batch batch, bool sync) {
   std::promise<core::Status> p;
   auto f = p.get_future();
-  commit(std::move(batch), [&p](core::Status s) { p.set_value(std::move(s)); });
+  commit(
+      std::move(batch), [&p](core::Status s) { p.set_value(std::move(s)); }, sync);
   return f.get();
 }
 
 core::Result<std::optional<std::string>> Store::get(Cf cf, std::string_view key) const {
+  if (!impl_->cf(cf)) return std::optional<std::string>();  // missing family (read-only)
   std::string value;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(cf), slice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -307,6 +337,7 @@ core::Result<std::optional<std::string>> Store::get(Cf cf, std::string_view key)
 
 core::Status Store::scan(Cf cf, std::string_view from, std::string_view to,
                          const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  if (!impl_->cf(cf)) return core::Ok{};  // missing family (read-only)
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper = slice(to);
   if (!to.empty()) ro.iterate_upper_bound = &upper;
@@ -322,6 +353,7 @@ core::Status Store::scan(Cf cf, std::string_view from, std::string_view to,
 
 core::Result<uint64_t> Store::count(Cf cf, std::string_view from, std::string_view to) const {
   uint64_t n = 0;
+  if (!impl_->cf(cf)) return n;  // missing family (read-only)
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper = slice(to);
   if (!to.empty()) ro.iterate_upper_bound = &upper;

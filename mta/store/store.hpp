@@ -3,8 +3,10 @@
 //
 // Column families hold messages (metadata), bodies (large values, kept in
 // blob files), envelopes (one per recipient), the schedule (due index),
-// events (outbox), meta and the suppression list. A Batch is one logical change across column
-// families; commit() applies it atomically and durably (synced WAL).
+// events (outbox), meta, the suppression list, the feedback records and the
+// webhook queues. A
+// Batch is one logical change across column families; commit() applies it
+// atomically and durably (synced WAL).
 //
 // Group commit: commits are queued to one commit thread, which folds every
 // batch waiting at that moment into a single RocksDB WriteBatch and writes
@@ -37,8 +39,10 @@ enum class Cf : uint8_t {
   kEvents,
   kMeta,
   kSuppression,
+  kFeedback,  // per-message records for matching complaints (feedback/record.hpp)
+  kWebhooks,  // per-destination webhook queues and dead letters (webhook/queue.hpp)
 };
-inline constexpr int kCfCount = 7;
+inline constexpr int kCfCount = 9;
 const char* to_string(Cf cf);
 
 class Batch {
@@ -47,6 +51,14 @@ class Batch {
     ops_.push_back({cf, false, std::move(key), std::move(value)});
   }
   void del(Cf cf, std::string key) { ops_.push_back({cf, true, std::move(key), {}}); }
+  // Puts `value` under a key the commit thread assigns when it writes the
+  // batch: a fresh 16-byte core::MessageId. The commit thread is the only
+  // writer, so keys put this way increase in the order they become
+  // visible: a reader that has seen key K has seen every such key below K
+  // (the event outbox relies on it to keep a cursor).
+  void put_sequenced(Cf cf, std::string value) {
+    ops_.push_back({cf, false, {}, std::move(value), true});
+  }
   bool empty() const { return ops_.empty(); }
   size_t bytes() const;
 
@@ -57,6 +69,7 @@ class Batch {
     bool del;
     std::string key;
     std::string value;
+    bool sequenced = false;  // key assigned at write time
   };
   std::vector<Op> ops_;
 };
@@ -68,7 +81,8 @@ class Store final {
   using Done = std::function<void(core::Status)>;
 
   // Opens (creating if needed, in kReadWrite) the database in `dir`.
-  // kReadOnly works while a daemon holds the database open.
+  // kReadOnly works while a daemon holds the database open; column
+  // families a spool made by an older version lacks read as empty.
   static core::Result<std::unique_ptr<Store>> open(const std::string& dir, Mode mode);
   ~Store();  // drains pending commits, then closes the database cleanly
   Store(const Store&) = delete;
@@ -79,8 +93,8 @@ class Store final {
   // OS's page cache: it survives the process being killed, not a power
   // loss. Delivery outcomes use that: losing one only causes a retry.
   void commit(Batch batch, Done done, bool sync = true);
-  // Blocking commit for tools and tests.
-  core::Status commit_sync(Batch batch);
+  // Blocking commit for tools, tests and the webhook publisher's thread.
+  core::Status commit_sync(Batch batch, bool sync = true);
 
   core::Result<std::optional<std::string>> get(Cf cf, std::string_view key) const;
   // Visits keys in [from, to) in order (to empty = to the end) until `fn`

@@ -253,6 +253,10 @@ void roll(Lane& l, const Tick& k) {
 struct Config {
   IpWarmup w;
   bool warming() const { return w.schedule.has_value(); }
+  uint64_t hourly(std::string_view provider) const {
+    auto it = w.provider_hourly.find(provider);
+    return it != w.provider_hourly.end() ? it->second : w.max_messages_per_hour;
+  }
 };
 
 struct DayInfo {
@@ -359,7 +363,8 @@ struct Limiter::Impl {
 
   uint32_t pm_of(const Lane& l) const { return std::clamp(l.pm, policy.floor_pm, kOne); }
 
-  Allowance compute(const Config* c, const Track* t, const Lane& l, const Tick& k) const {
+  Allowance compute(const Config* c, const Track* t, const Lane& l, const Tick& k,
+                    std::string_view provider) const {
     Allowance a;
     uint32_t pm = pm_of(l);
     a.multiplier = pm / 1000.0;
@@ -389,6 +394,9 @@ struct Limiter::Impl {
         a.daily_limit = limit;
         a.sent_today = t->sent_today;
         a.hour_limit = cap;
+        a.sent_this_hour = in_hour;
+        a.hour_start = k.slot == 0 ? k.day.start : k.day.hour_end(k.slot - 1);
+        a.hour_end = k.slot_end;
         a.hour_allowance_left =
             std::min({sat_sub(base, in_hour), sat_sub(cap, l.sent_hour), day_left});
         a.room_now = a.hour_allowance_left > 0;
@@ -398,8 +406,8 @@ struct Limiter::Impl {
       // kDone: warm from here on.
     }
     a.sent_today = l.sent_today;
-    if (c && c->w.max_messages_per_hour > 0) {
-      uint64_t cap = scale(c->w.max_messages_per_hour, pm);
+    if (c && c->hourly(provider) > 0) {
+      uint64_t cap = scale(c->hourly(provider), pm);
       a.hour_limit = cap;
       a.hour_allowance_left = sat_sub(cap, l.sent_hour);
       a.room_now = a.hour_allowance_left > 0;
@@ -490,7 +498,7 @@ Allowance Limiter::allowance(std::string_view ip, std::string_view provider, Sys
   Lane l = impl_->lane_view(ip, provider, k);
   std::optional<Track> t;
   if (c && c->warming()) t = impl_->track_view(*c, provider, k);
-  return impl_->compute(c, t ? &*t : nullptr, l, k);
+  return impl_->compute(c, t ? &*t : nullptr, l, k, provider);
 }
 
 bool Limiter::try_take(std::string_view ip, std::string_view provider, SysTime now, uint64_t n) {
@@ -502,11 +510,11 @@ bool Limiter::try_take(std::string_view ip, std::string_view provider, SysTime n
     // Check on a copy first so a refusal leaves nothing dirty.
     Track tv = impl_->track_view(*c, provider, k);
     Lane lv = impl_->lane_view(ip, provider, k);
-    if (impl_->compute(c, &tv, lv, k).hour_allowance_left < n) return false;
+    if (impl_->compute(c, &tv, lv, k, provider).hour_allowance_left < n) return false;
     t = &impl_->track_ref(*c, provider, k);
-  } else if (c && c->w.max_messages_per_hour > 0) {
+  } else if (c && c->hourly(provider) > 0) {
     Lane lv = impl_->lane_view(ip, provider, k);
-    if (impl_->compute(c, nullptr, lv, k).hour_allowance_left < n) return false;
+    if (impl_->compute(c, nullptr, lv, k, provider).hour_allowance_left < n) return false;
   }
   Lane& l = impl_->lane_ref(ip, provider, k);
   if (t) t->sent_today += n;

@@ -74,6 +74,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,8 @@ struct IpWarmup {
   // Messages per hour per (IP, provider) once the IP is warm; 0 = no
   // ceiling. Scaled by the AIMD multiplier.
   uint64_t max_messages_per_hour = 0;
+  // The same per provider, replacing max_messages_per_hour for them.
+  std::map<std::string, uint64_t, std::less<>> provider_hourly;
 };
 
 struct AimdPolicy {
@@ -136,6 +139,10 @@ struct Allowance {
   uint64_t hour_limit = kUnlimited;           // this hour's cap, after backoff
   uint64_t hour_allowance_left = kUnlimited;  // what may still be sent this hour
   double multiplier = 1.0;                    // AIMD state of this (IP, provider)
+  // Warming only: sent in this hour slot on the limiting counter, and the
+  // slot's bounds (for pacing within the hour, see Router).
+  uint64_t sent_this_hour = 0;
+  SysTime hour_start, hour_end;
   bool room_now = true;
   SysTime next_room;  // now when room_now; else when an allowance opens again
 };

@@ -1,6 +1,7 @@
 #include "mta/warmup/router.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mta::warmup {
 
@@ -41,19 +42,47 @@ Pick Router::pick(const std::vector<Candidate>& ips, std::string_view provider, 
       earliest = std::min(earliest, a.next_room);
       continue;
     }
-    uint64_t w = a.hour_allowance_left == kUnlimited ? c.weight.value_or(kWarmWeight)
-                                                     : a.hour_allowance_left;
+    // A warm IP without a ceiling weighs its weight scaled by its backoff
+    // multiplier, so an IP being throttled by this provider gets less.
+    uint64_t w = a.hour_allowance_left == kUnlimited
+                     ? static_cast<uint64_t>(static_cast<double>(c.weight.value_or(kWarmWeight)) *
+                                             a.multiplier)
+                     : a.hour_allowance_left;
     el.push_back({&c,
                   std::clamp<int64_t>(static_cast<int64_t>(std::min<uint64_t>(w, kMaxWeight)), 1,
                                       kMaxWeight),
                   a});
   }
 
+  // Warming IPs first while they are behind their pace (the hour's cap
+  // spread evenly over the hour), so a warming IP gets the volume it needs
+  // to build a reputation even when traffic is light, and never more than
+  // its pace when traffic is heavy. Then warm IPs; warming IPs ahead of
+  // their pace only when no warm IP has room.
+  auto behind = [&](const Eligible& e) {
+    const Allowance& a = e.a;
+    if (!a.warming || a.hour_end <= a.hour_start) return false;
+    double frac = std::chrono::duration<double>(now - a.hour_start).count() /
+                  std::chrono::duration<double>(a.hour_end - a.hour_start).count();
+    frac = std::clamp(frac, 0.0, 1.0);
+    auto due = static_cast<uint64_t>(std::ceil(static_cast<double>(a.hour_limit) * frac));
+    return a.sent_this_hour < std::max<uint64_t>(due, 1);
+  };
+  // el is reordered so the preferred tier comes first; `tier` is its size.
+  std::stable_partition(el.begin(), el.end(), behind);
+  size_t tier = static_cast<size_t>(std::count_if(el.begin(), el.end(), behind));
+  if (tier == 0) {
+    std::stable_partition(el.begin(), el.end(), [](const Eligible& e) { return !e.a.warming; });
+    tier = static_cast<size_t>(
+        std::count_if(el.begin(), el.end(), [](const Eligible& e) { return !e.a.warming; }));
+  }
+  if (tier == 0) tier = el.size();
+
   while (!el.empty()) {
     int64_t total = 0;
     size_t best = 0;
     int64_t best_score = 0;
-    for (size_t i = 0; i < el.size(); ++i) {
+    for (size_t i = 0; i < tier; ++i) {
       int64_t& s = scores[el[i].c->ip];
       s += el[i].weight;
       total += el[i].weight;
@@ -70,6 +99,7 @@ Pick Router::pick(const std::vector<Candidate>& ips, std::string_view provider, 
     Allowance a = limiter_.allowance(el[best].c->ip, provider, now);
     earliest = std::min(earliest, a.room_now ? now : a.next_room);
     el.erase(el.begin() + static_cast<std::ptrdiff_t>(best));
+    if (--tier == 0) tier = el.size();
   }
   return Pick{std::nullopt, earliest, {}};
 }

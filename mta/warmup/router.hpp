@@ -4,12 +4,17 @@
 // smooth weighted round-robin (nginx's upstream algorithm): every eligible IP
 // adds its weight to a running score, the highest score wins (ties: the
 // earlier candidate) and the winner's score drops by the sum of the weights.
-// Weights are what each IP may still send this hour, so a warming IP with
-// 10 left next to a warm one gets about 10 of the next 10 + W picks, spread
-// out rather than in a burst. A warm IP without a ceiling weighs
-// Candidate::weight, or kWarmWeight. There is no randomness: the same
-// sequence of calls gives the same picks (Postal's RAND()*priority does not
-// split as configured, postal#2209).
+// Tiers: warming IPs that are behind their pace within the hour (the hour's
+// cap spread evenly over the hour: ceil(cap * elapsed fraction), at least 1)
+// are picked first, weighted by what each may still send this hour; then
+// warm IPs, weighted by Candidate::weight (or kWarmWeight) times their
+// backoff multiplier; warming IPs ahead of their pace only when no warm IP
+// has room. So a warming IP gets its whole allowance even when traffic is
+// light (it needs the volume to build a reputation), gets it spread over
+// the hour when traffic is heavy, and an IP a provider throttles gets a
+// smaller share. There is no randomness: the same sequence of calls gives
+// the same picks (Postal's RAND()*priority does not split as configured,
+// postal#2209).
 //
 // pick() also takes the unit (Limiter::try_take), so two threads cannot both
 // use the last unit of an hour; the caller gives it back

@@ -159,7 +159,8 @@ TEST_SUITE("config") {
         "  data_timeout: 1h\n"
         "http:\n"
         "  listen: \"127.0.0.1:8025\"\n"
-        "  api_keys: [{ id: AK1, secret: s1 }, { id: AK2, secret: s2 }]\n"
+        "  api_keys: [{ id: AK1, secret: s1 }, { id: AK2, secret: s2, admin: true,\n"
+        "               configuration_sets: [tx, bulk] }]\n"
         "metrics: { listen: \"127.0.0.1:9025\" }\n"
         "ip_pools:\n"
         "  - name: p\n"
@@ -199,6 +200,10 @@ TEST_SUITE("config") {
     REQUIRE(c.http.api_keys.size() == 2);
     CHECK(c.http.api_keys[1].id == "AK2");
     CHECK(c.http.api_keys[1].secret == "s2");
+    CHECK_FALSE(c.http.api_keys[0].admin);
+    CHECK(c.http.api_keys[0].configuration_sets.empty());
+    CHECK(c.http.api_keys[1].admin);
+    CHECK(c.http.api_keys[1].configuration_sets == std::vector<std::string>{"tx", "bulk"});
     REQUIRE(c.metrics.listen);
     CHECK(c.metrics.listen->port == 9025);
     const IpPool* p = c.find_pool("p");
@@ -366,6 +371,14 @@ TEST_SUITE("config") {
          "smtp.users[1].name: a user named \"u\" is already defined"},
         {kMinimal + "http: { api_keys: [{ id: K, secret: a }, { id: K, secret: b }] }\n", 12, 48,
          "http.api_keys[1].id: an API key with id \"K\" is already defined"},
+        {kMinimal + "http: { api_keys: [{ id: K, secret: a, configuration_sets: [nope] }] }\n", 12,
+         61, "http.api_keys[0].configuration_sets[0]: no configuration set named \"nope\""},
+        {kMinimal + "http: { api_keys: [{ id: K, secret: a, configuration_sets: [] }] }\n", 12, 60,
+         "http.api_keys[0].configuration_sets: must list at least one configuration set"},
+        {kMinimal + "http: { api_keys: [{ id: K, secret: a, admin: maybe }] }\n", 12, 47,
+         "http.api_keys[0].admin: expected true or false (or yes/no)"},
+        {kMinimal + "http: { api_keys: [{ id: K, secret: a, root: true }] }\n", 12, 40,
+         "unknown key \"root\" in http.api_keys[0]"},
     };
     for (const auto& c : cases) check_error(c);
   }
@@ -502,5 +515,158 @@ TEST_SUITE("config") {
            " want: ", c.want ? std::to_string(c.want->count()) + "ms" : "nullopt");
       CHECK(got == c.want);
     }
+  }
+
+  TEST_CASE("feedback: addresses lowercased, retention, and their errors") {
+    Config none = load_ok(with_smtp(""));
+    CHECK(none.feedback.addresses.empty());
+    CHECK(none.feedback.retention == std::chrono::hours(24 * 30));
+    // with_smtp("") is 8 lines: `feedback:` is line 9.
+    Config c = load_ok(with_smtp("") +
+                       "feedback:\n"
+                       "  addresses: [FBL@Mta.Example.com, \"abuse@mta.example.com\"]\n"
+                       "  retention: 7d\n");
+    CHECK(c.feedback.addresses ==
+          std::vector<std::string>{"fbl@mta.example.com", "abuse@mta.example.com"});
+    CHECK(c.feedback.retention == std::chrono::hours(24 * 7));
+    CHECK(c.feedback.is_feedback_address("Abuse@MTA.example.com"));
+    CHECK_FALSE(c.feedback.is_feedback_address("abuse@mta.example.co"));
+    for (const char* bad :
+         {"fbl", "\"@mta.test\"", "fbl@", "a@b@c", "\"a b@c.test\"", "<a@b.test>"}) {
+      INFO("address: ", std::string(bad));
+      check_error({with_smtp("") + "feedback:\n  addresses: [" + bad + "]\n", 10, 15,
+                   "feedback.addresses[0]: expected an email address"});
+    }
+    check_error({with_smtp("") + "feedback:\n  addresses: [a@b.test, A@B.test]\n", 10, 25,
+                 "\"a@b.test\" is listed twice"});
+    check_error({with_smtp("") + "feedback:\n  retention: 30m\n", 10, 14,
+                 "feedback.retention: expected a duration from 1h to"});
+    check_error(
+        {with_smtp("") + "feedback:\n  adresses: [a@b.test]\n", 10, 3, "unknown key \"adresses\""});
+  }
+
+  TEST_CASE("warm-up: schedules, IP warm-ups, overflow and time zone are read") {
+    auto c = load_ok(
+        "spool_dir: /x\n"
+        "smtp: { listeners: [{ listen: \"127.0.0.1:25\" }] }\n"
+        "timezone: Europe/Berlin\n"
+        "warmup_schedules:\n"
+        "  - { name: fast, daily_limits: [10, 20, 40], overflow: \"pool:spare\", "
+        "per_provider: true }\n"
+        "ip_pools:\n"
+        "  - name: main\n"
+        "    ips:\n"
+        "      - { address: 192.0.2.1 }\n"
+        "      - { address: 192.0.2.2, warmup: { schedule: fast, started: 2026-11-20 } }\n"
+        "      - { address: 192.0.2.3, warmup: { schedule: standard, started: 2026-12-01 } }\n"
+        "  - name: spare\n"
+        "    ips: [{ address: 192.0.2.9 }]\n"
+        "    overflow: defer\n"
+        "configuration_sets: [{ name: main, ip_pool: main }]\n");
+    CHECK(c.time_zone.name() == "Europe/Berlin");
+    REQUIRE(c.warmup_schedules.size() == 1);
+    CHECK(c.warmup_schedules[0].schedule.daily_limits == std::vector<uint64_t>{10, 20, 40});
+    CHECK(c.warmup_schedules[0].schedule.per_provider);
+    CHECK(c.warmup_schedules[0].overflow == "pool:spare");
+    const auto& ips = c.ip_pools[0].ips;
+    CHECK_FALSE(ips[0].warmup);
+    REQUIRE(ips[1].warmup);
+    CHECK(ips[1].warmup->schedule == "fast");
+    CHECK(ips[1].warmup->started.to_string() == "2026-11-20");
+    REQUIRE(c.find_schedule("standard"));
+    CHECK(c.find_schedule("standard")->days() == 45);
+    CHECK(c.find_schedule("nope") == nullptr);
+    // The pool's overflow: its own, else its first warming IP's schedule's.
+    CHECK(c.overflow_of(c.ip_pools[0]) == "pool:spare");
+    CHECK(c.overflow_of(c.ip_pools[1]) == "defer");
+  }
+
+  TEST_CASE("warm-up: bad schedules, dates, overflow and zones are errors where written") {
+    const std::string head =
+        "spool_dir: /x\n"                                         // 1
+        "smtp: { listeners: [{ listen: \"127.0.0.1:25\" }] }\n";  // 2
+    const std::string sets = "configuration_sets: [{ name: a, ip_pool: a }]\n";
+    check_error({head +
+                     "ip_pools:\n"
+                     "  - name: a\n"
+                     "    ips: [{ address: 192.0.2.1, warmup: { schedule: nope, started: "
+                     "2026-01-01 } }]\n" +
+                     sets,
+                 5, 53, "no warm-up schedule named \"nope\""});
+    check_error({head +
+                     "ip_pools:\n"
+                     "  - name: a\n"
+                     "    ips: [{ address: 192.0.2.1, warmup: { schedule: standard, started: "
+                     "2026-02-30 } }]\n" +
+                     sets,
+                 5, 72, "expected a date like \"2026-11-20\""});
+    check_error({head +
+                     "ip_pools:\n"
+                     "  - name: a\n"
+                     "    ips: [{ address: 192.0.2.1, warmup: { started: 2026-01-01 } }]\n" +
+                     sets,
+                 5, 41, "missing required key \"schedule\""});
+    check_error({head + "warmup_schedules: [{ name: z, daily_limits: [10, 0] }]\n" +
+                     "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }] }]\n" + sets,
+                 3, 50, "expected an integer from 1"});
+    check_error({head + "warmup_schedules: [{ name: z, daily_limits: [] }]\n" +
+                     "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }] }]\n" + sets,
+                 3, 45, "must list at least one daily limit"});
+    check_error({head + "warmup_schedules: [{ name: z, daily_limits: [1], overflow: later }]\n" +
+                     "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }] }]\n" + sets,
+                 3, 60, "invalid overflow \"later\": want defer or pool:NAME"});
+    check_error({head +
+                     "warmup_schedules: [{ name: z, daily_limits: [1], overflow: \"pool:x\" }]\n" +
+                     "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }] }]\n" + sets,
+                 3, 60, "no ip_pool named \"x\""});
+    check_error(
+        {head + "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }], overflow: \"pool:a\" }]\n" +
+             sets,
+         3, 64, "a pool cannot overflow into itself"});
+    check_error({head + "timezone: Mars/Olympus\n" +
+                     "ip_pools: [{ name: a, ips: [{ address: 192.0.2.1 }] }]\n" + sets,
+                 3, 11, "unknown time zone"});
+  }
+
+  TEST_CASE("shaping: built-in providers, operator providers and backoff") {
+    auto c =
+        load_ok(with_smtp("") +
+                "shaping:\n"
+                "  default: { max_connections: 4, max_messages_per_hour: 100 }\n"
+                "  providers:\n"
+                "    - { name: gmail, max_connections: 3 }\n"
+                "    - { name: isp, mx_suffixes: [\".MX.Isp.test\"], "
+                "max_messages_per_hour: 50 }\n"
+                "  backoff: { floor: 0.2, decrease: 0.25, window: 30s, min_clean_results: 2 }\n");
+    const auto* g = c.shaping.find_provider("gmail");
+    REQUIRE(g);
+    CHECK(g->max_connections == 3);
+    CHECK(g->max_messages_per_connection == 100);  // the built-in's
+    CHECK(c.shaping.provider_for("gmail-smtp-in.l.google.com.") == g);
+    CHECK(c.shaping.provider_for("ALT1.ASPMX.L.GOOGLE.COM") == g);
+    CHECK(c.shaping.provider_for("notgoogle.com") == nullptr);  // label boundary
+    const auto* isp = c.shaping.provider_for("a.mx.isp.test");
+    REQUIRE(isp);
+    CHECK(isp->name == "isp");
+    CHECK(isp->max_connections == 4);  // shaping.default's
+    CHECK(isp->max_messages_per_hour == 50);
+    CHECK(c.shaping.provider_for("mx.isp.test")->name == "isp");
+    CHECK(c.shaping.provider_for("yahoo.com.example") == nullptr);
+    CHECK(c.shaping.find_provider("yahoo"));  // built-ins stay
+    CHECK(c.shaping.max_messages_per_hour == 100);
+    CHECK(c.shaping.backoff.floor == doctest::Approx(0.2));
+    CHECK(c.shaping.backoff.decrease == doctest::Approx(0.25));
+    CHECK(c.shaping.backoff.increase == doctest::Approx(0.1));
+    CHECK(c.shaping.backoff.window == std::chrono::seconds(30));
+    CHECK(c.shaping.backoff.min_clean_results == 2);
+
+    check_error({with_smtp("") + "shaping:\n  providers: [{ name: newprov }]\n", 10, 15,
+                 "missing required key \"mx_suffixes\""});
+    check_error({with_smtp("") + "shaping:\n  providers: [{ name: \"a b\", mx_suffixes: [x] }]\n",
+                 10, 23, "expected a provider name"});
+    check_error({with_smtp("") + "shaping:\n  backoff: { decrease: 1 }\n", 10, 24,
+                 "expected a number above 0 below 1"});
+    check_error({with_smtp("") + "shaping:\n  backoff: { floor: 0 }\n", 10, 21,
+                 "expected a number above 0 up to 1"});
   }
 }

@@ -251,21 +251,26 @@ class Routes(DeliveryTestCase):
             if s["name"] == "bulk":
                 s["ip_pool"] = "bulkpool"
         m = self.mta(cfg)
+        # Each set's mail leaves from its own pool's IPs (bulkpool has two,
+        # used in turn), with each IP's EHLO name.
         ids = {}
         for i in range(3):
-            ids[self.submit(m, [f"t{i}@example.test"])] = ip_a
-            ids[self.submit(m, [f"b{i}@example.test"], headers=[("X-SES-CONFIGURATION-SET", "bulk")])] = ip_b
+            ids[self.submit(m, [f"t{i}@example.test"])] = {ip_a}
+            ids[self.submit(m, [f"b{i}@example.test"], headers=[("X-SES-CONFIGURATION-SET", "bulk")])] = {ip_b, "127.0.0.1"}
         got = self.assertDelivered(sink, 6)
+        ehlo = {ip_a: "a.mta.test", ip_b: "b.mta.test", "127.0.0.1": "mta.test"}
         for t in got:
-            self.assertEqual(t.peer, ids[t.message_id], f"{t.message_id} sent from the wrong IP")
-            self.assertEqual(t.ehlo, "a.mta.test" if t.peer == ip_a else "b.mta.test")
+            self.assertIn(t.peer, ids[t.message_id], f"{t.message_id} sent from the wrong IP")
+            self.assertEqual(t.ehlo, ehlo[t.peer])
+        self.assertEqual({t.peer for t in got if ip_a not in ids[t.message_id]}, {ip_b, "127.0.0.1"})
         per_conn = {}
         for t in got:
             per_conn.setdefault(t.conn_id, set()).add(t.peer)
         self.assertTrue(all(len(v) == 1 for v in per_conn.values()))
+        peer_of = {t.message_id: t.peer for t in got}
         dl = wait_events(m, lambda e: e["eventType"] == "Delivery", n=6)
         for e in dl:
-            want = ids[e["mail"]["messageId"]]
+            want = peer_of[e["mail"]["messageId"]]
             self.assertEqual(e["mta"]["ip"], want)
             self.assertEqual(e["mta"]["pool"], "main" if want == ip_a else "bulkpool")
             self.assertEqual(e["mail"]["tags"]["ses:outgoing-ip"], [want])

@@ -11,10 +11,10 @@ config::Config make_config() {
   config::Config c;
   c.hostname = "mta.test";
   c.spool_dir = "/nonexistent";
-  c.ip_pools = {{"p", {}}};
-  c.configuration_sets = {{"default", "p", config::Priority::kNormal},
-                          {"marketing", "p", config::Priority::kBulk},
-                          {"app", "p", config::Priority::kHigh}};
+  c.ip_pools = {{"p", {}, {}}};
+  c.configuration_sets = {{"default", "p", config::Priority::kNormal, {}},
+                          {"marketing", "p", config::Priority::kBulk, {}},
+                          {"app", "p", config::Priority::kHigh, {}}};
   c.default_configuration_set = "default";
   c.smtp.users = {{"app1", "secret", "app"}, {"plain", "secret", ""}};
   return c;

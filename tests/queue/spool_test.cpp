@@ -100,6 +100,39 @@ TEST_SUITE("queue") {
     CHECK(*due == 2);
   }
 
+  TEST_CASE("schedule keys parse back into their parts; other lengths are refused") {
+    auto id = core::next_message_id();
+    auto key = queue::schedule_key(queue::kClassRetry, 1790000000123, id, 7);
+    auto k = queue::parse_schedule_key(key);
+    REQUIRE(k);
+    CHECK(k->cls == queue::kClassRetry);
+    CHECK(k->due_ms == 1790000000123);
+    CHECK(k->id == id);
+    CHECK(k->rcpt == 7);
+    CHECK_FALSE(queue::parse_schedule_key(key.substr(1)));
+    CHECK_FALSE(queue::parse_schedule_key(key + "x"));
+  }
+
+  TEST_CASE("accept with an extra batch hook stores the caller's records in the same batch") {
+    TempDir dir;
+    auto store = store::Store::open(dir.path, store::Mode::kReadWrite);
+    REQUIRE(store.ok());
+    auto spool = queue::Spool::open(**store);
+    REQUIRE(spool.ok());
+    auto m = sample();
+    std::promise<core::Status> p;
+    (*spool)->accept(
+        m, "x\r\n", [&](core::Status s) { p.set_value(s); },
+        [](const queue::Message& msg, store::Batch& b) {
+          b.put(store::Cf::kMeta, "test/extra", msg.id.hex());
+        });
+    REQUIRE(p.get_future().get().ok());
+    auto v = (*store)->get(store::Cf::kMeta, "test/extra");
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value());
+    CHECK(**v == m.id.hex());
+  }
+
   TEST_CASE("the message count is rebuilt from disk on open") {
     TempDir dir;
     {

@@ -17,11 +17,11 @@ namespace {
 
 IpWarmup warming(const char* ip, std::vector<uint64_t> limits, const char* started,
                  bool per_provider = false) {
-  return IpWarmup{ip, Schedule{"test", std::move(limits), per_provider}, date(started), 0};
+  return IpWarmup{ip, Schedule{"test", std::move(limits), per_provider}, date(started), 0, {}};
 }
 
 IpWarmup warm(const char* ip, uint64_t per_hour = 0) {
-  return IpWarmup{ip, std::nullopt, Date{}, per_hour};
+  return IpWarmup{ip, std::nullopt, Date{}, per_hour, {}};
 }
 
 LimiterOptions in_zone(const char* tz) {
@@ -387,9 +387,9 @@ TEST_SUITE("warmup") {
   TEST_CASE("status reports state, day, limit, use and progress") {
     Limiter l;
     REQUIRE(l.configure({
-        IpWarmup{"10.0.0.1", standard_schedule(), date("2024-05-01"), 0},
-        IpWarmup{"10.0.0.2", standard_schedule(), date("2024-06-01"), 0},
-        IpWarmup{"10.0.0.3", standard_schedule(), date("2024-01-01"), 0},
+        IpWarmup{"10.0.0.1", standard_schedule(), date("2024-05-01"), 0, {}},
+        IpWarmup{"10.0.0.2", standard_schedule(), date("2024-06-01"), 0, {}},
+        IpWarmup{"10.0.0.3", standard_schedule(), date("2024-01-01"), 0, {}},
         warm("10.0.0.4"),
     }));
     SysTime t = utc(2024, 5, 10, 12);  // day 10 of 10.0.0.1
