@@ -49,7 +49,10 @@ struct QueueSummary {
   int64_t oldest_ms = 0;
   std::vector<QueueGroup> by_configuration_set;
   std::vector<QueueGroup> by_pool;
-  std::vector<QueueGroup> by_destination;  // recipient domain (or provider), largest first
+  std::vector<QueueGroup> by_destination;  // recipient domain, largest first
+  // Destination provider (shaping.providers, as the delivery engine last
+  // routed the domain; "(not yet routed)" for domains it has not seen).
+  std::vector<QueueGroup> by_provider;
 };
 
 enum class SuspendKind { kPool, kIp, kDestination };

@@ -33,10 +33,11 @@ std::vector<QueueGroup> sorted(std::map<std::string, QueueGroup>& m, size_t max)
 
 }  // namespace
 
-AdminResult<QueueSummary> spool_summary(const store::Store& store, const config::Config& cfg,
-                                        size_t max_destinations) {
+AdminResult<QueueSummary> spool_summary(
+    const store::Store& store, const config::Config& cfg, size_t max_destinations,
+    const std::function<std::string(const std::string& domain)>& provider_of) {
   QueueSummary s;
-  std::map<std::string, QueueGroup> sets, pools, domains;
+  std::map<std::string, QueueGroup> sets, pools, domains, providers;
   // Which set each message is in, for the recipient counts of the second scan.
   std::unordered_map<std::string, std::pair<std::string, int64_t>> set_of;
   auto st = queue::Spool::list(store, [&](const queue::Message& m) {
@@ -57,7 +58,12 @@ AdminResult<QueueSummary> spool_summary(const store::Store& store, const config:
     }
     int64_t received = static_cast<int64_t>(key->id.micros() / 1000);
     ++s.recipients;
-    add(domains[protocol::domain_of(e->recipient)], 0, 1, received);
+    std::string domain = protocol::domain_of(e->recipient);
+    if (provider_of) {
+      std::string p = provider_of(domain);
+      add(providers[p.empty() ? "(not yet routed)" : p], 0, 1, received);
+    }
+    add(domains[domain], 0, 1, received);
     auto it = set_of.find(std::string(key->id.key()));
     if (it != set_of.end()) {
       add(sets[it->second.first], 0, 1, 0);
@@ -75,6 +81,7 @@ AdminResult<QueueSummary> spool_summary(const store::Store& store, const config:
   s.by_configuration_set = sorted(sets, SIZE_MAX);
   s.by_pool = sorted(pools, SIZE_MAX);
   s.by_destination = sorted(domains, max_destinations);
+  s.by_provider = sorted(providers, SIZE_MAX);
   return s;
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "mta/api/admin.hpp"
 
@@ -19,7 +21,10 @@ class Store;
 
 namespace mta::api {
 
-AdminResult<QueueSummary> spool_summary(const store::Store& store, const config::Config& cfg,
-                                        size_t max_destinations = 50);
+// `provider_of` (optional) names a domain's provider, "" when unknown; it
+// fills by_provider.
+AdminResult<QueueSummary> spool_summary(
+    const store::Store& store, const config::Config& cfg, size_t max_destinations = 50,
+    const std::function<std::string(const std::string& domain)>& provider_of = {});
 
 }  // namespace mta::api

@@ -342,8 +342,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     std::string idem_key;
     auto idem_header = c->req->header().opt_value_of("Idempotency-Key");
-    if (idem_header) {
-      std::string v(*idem_header);
+    if (idem_header && r.idempotency_key && *r.idempotency_key != *idem_header) {
+      reject_metric("bad_request");
+      reply_error(*c,
+                  bad_request(r.api, "IdempotencyKey: differs from the Idempotency-Key header"));
+      return;
+    }
+    if (idem_header || r.idempotency_key) {
+      std::string v(idem_header ? std::string(*idem_header) : *r.idempotency_key);
       bool ok = !v.empty() && v.size() <= 256;
       for (char ch : v)
         if (ch < 0x21 || ch > 0x7e) ok = false;
@@ -559,7 +565,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                     {"OldestAgeSeconds", s.oldest_ms ? (now_ms() - s.oldest_ms) / 1000 : 0},
                     {"ByConfigurationSet", groups(s.by_configuration_set)},
                     {"ByPool", groups(s.by_pool)},
-                    {"ByDestination", groups(s.by_destination)}};
+                    {"ByDestination", groups(s.by_destination)},
+                    {"ByProvider", groups(s.by_provider)}};
       });
     }
     if (path == "/admin/events/dead") {

@@ -256,6 +256,9 @@ SendRequest v2_send(std::string_view body) {
     header_text(Api::kV2, "ConfigurationSetName", *cs);
     r.configuration_set = *cs;
   }
+  // Our extension (SES has none): the Idempotency-Key header's value in
+  // the body, for clients that cannot set headers.
+  if (auto k = str(j, "IdempotencyKey", "IdempotencyKey", false)) r.idempotency_key = *k;
   if (const json* tags = member(j, "EmailTags")) {
     if (!tags->is_array()) refuse(Api::kV2, "EmailTags: must be a list");
     for (size_t i = 0; i < tags->size(); ++i) {

@@ -48,6 +48,7 @@ struct SendRequest {
   std::string raw_message;
   std::optional<std::string> configuration_set;
   std::vector<std::pair<std::string, std::string>> tags;
+  std::optional<std::string> idempotency_key;  // v2 "IdempotencyKey" (ours)
 };
 
 // POST /v2/email/outbound-emails.

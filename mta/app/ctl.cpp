@@ -207,6 +207,7 @@ int ctl_queue(const CtlOptions& o) {
     groups("configuration set", j.value("ByConfigurationSet", json::array()));
     groups("pool", j.value("ByPool", json::array()));
     groups("destination", j.value("ByDestination", json::array()));
+    groups("provider", j.value("ByProvider", json::array()));
   });
 }
 

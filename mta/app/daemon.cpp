@@ -21,6 +21,7 @@
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -34,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "mta/api/queue_summary.hpp"
 #include "mta/api/server.hpp"
 #include "mta/app/commands.hpp"
 #include "mta/app/wiring.hpp"
@@ -337,6 +339,46 @@ int serve(const std::string& config_path) {
     };
     // GET /v2/email/dedicated-ips: the pools of the running config with
     // the warm-up limiter's view of each IP.
+    // Suspend/resume of a pool, an IP or a destination domain, and
+    // bounce-all for a domain: the delivery engine and the scheduler.
+    hooks.suspend = [e = engine.get()](api::SuspendKind kind, const std::string& name,
+                                       bool on) -> api::AdminResult<bool> {
+      auto k = kind == api::SuspendKind::kPool ? delivery::Engine::Pause::kPool
+               : kind == api::SuspendKind::kIp ? delivery::Engine::Pause::kIp
+                                               : delivery::Engine::Pause::kDomain;
+      auto s = e->set_paused(k, name, on);
+      if (!s.ok()) {
+        bool unknown = s.error().message.rfind("no ", 0) == 0;
+        return api::AdminError{unknown ? 404 : 400,
+                               unknown ? "NotFoundException" : "BadRequestException",
+                               s.error().message};
+      }
+      return on;
+    };
+    hooks.bounce_all = [e = engine.get(), s = scheduler.get()](
+                           const std::string& name) -> api::AdminResult<uint64_t> {
+      std::string domain = name;
+      for (auto& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (domain.empty() || domain.find_first_of(" /@") != std::string::npos)
+        return api::AdminError{400, "BadRequestException", "not a domain: " + name};
+      const std::string reply = "550 5.0.0 bounced by the operator (bounce-all for " + domain + ")";
+      queue::Outcome o;
+      o.fate = queue::Fate::kBounced;
+      o.reply = reply;
+      o.bounce_type = "Permanent";
+      o.bounce_subtype = "General";
+      o.category = "other";
+      o.rule_id = "operator-bounce-all";
+      uint64_t n = e->bounce_queued(domain, reply);
+      n += s->finish_domain(domain, o);
+      spdlog::warn("delivery=bounce_all domain={} recipients={}", domain, n);
+      return n;
+    };
+    hooks.queue_summary = [st = store->get(), &current,
+                           e = engine.get()]() -> api::AdminResult<api::QueueSummary> {
+      return api::spool_summary(*st, *current.get(), 50,
+                                [e](const std::string& d) { return e->provider_of(d); });
+    };
     hooks.dedicated_ips =
         [&limiter, &current,
          &clock](const std::string& pool) -> api::AdminResult<std::vector<api::DedicatedIp>> {

@@ -11,10 +11,12 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <deque>
 #include <list>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -25,6 +27,7 @@
 #include "mta/metrics/metrics.hpp"
 #include "mta/protocol/message.hpp"
 #include "mta/queue/spool.hpp"
+#include "mta/store/store.hpp"
 #include "mta/warmup/limiter.hpp"
 #include "mta/warmup/router.hpp"
 
@@ -38,6 +41,9 @@ namespace {
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr auto kQueueFullDelay = std::chrono::seconds(5);
 constexpr auto kShutdownDelay = std::chrono::seconds(1);
+// Paused mail is looked at again this often (resumed mail leaves within it).
+constexpr auto kPausedDelay = std::chrono::seconds(60);
+constexpr std::string_view kPausePrefix = "pause/";  // meta CF: pause/<p|i|d>/<name>
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -66,13 +72,6 @@ Source source_of(const config::Config& cfg, const config::IpPool* pool, const st
       s.ehlo = p.ehlo;
     }
   return s;
-}
-
-std::vector<warmup::Candidate> candidates(const config::IpPool& pool) {
-  std::vector<warmup::Candidate> out;
-  out.reserve(pool.ips.size());
-  for (const auto& p : pool.ips) out.push_back({p.address.to_string(), std::nullopt});
-  return out;
 }
 
 int priority_index(config::Priority p) {
@@ -171,6 +170,24 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     // Opportunistic TLS between MTAs does not verify certificates (RFC 7435);
     // MTA-STS and DANE are the ways to demand more.
     tls->set_verify_mode(asio::ssl::verify_none);
+    std::string to(kPausePrefix);
+    to.back() = static_cast<char>('/' + 1);
+    auto s = store.scan(store::Cf::kMeta, kPausePrefix, to, [&](std::string_view k, auto) {
+      k.remove_prefix(kPausePrefix.size());
+      if (k.size() > 2 && k[1] == '/') {
+        int i = k[0] == 'p' ? 0 : k[0] == 'i' ? 1 : k[0] == 'd' ? 2 : -1;
+        if (i >= 0) paused[i].insert(std::string(k.substr(2)));
+      }
+      return true;
+    });
+    if (!s.ok()) spdlog::error("delivery=pauses_unreadable error=\"{}\"", s.error().message);
+    for (int i = 0; i < 3; ++i)
+      for (const auto& n : paused[i])
+        spdlog::warn("delivery=paused {}={} (resume with mta ctl resume)",
+                     i == 0   ? "pool"
+                     : i == 1 ? "ip"
+                              : "domain",
+                     n);
   }
 
   asio::io_context& io;
@@ -187,6 +204,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   std::shared_ptr<const bounce::Classifier> classifier;
   std::unordered_map<std::string, std::shared_ptr<Destination>> dests;
   std::unordered_set<std::string> warned_sets;  // removed sets already logged
+  std::set<std::string> paused[3];              // by Engine::Pause: pools, IPs, domains
+  // Domain -> provider as last routed (for the admin queue summary);
+  // bounded: cleared when it grows past kMaxKnownDomains.
+  std::unordered_map<std::string, std::string> domain_provider;
+  static constexpr size_t kMaxKnownDomains = 200000;
   bool stopping = false;
   std::atomic<size_t> connections{0};
 
@@ -341,6 +363,138 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     return c.find_set(c.default_configuration_set);
   }
 
+  // ---- operator pauses ----------------------------------------------------
+
+  bool is_paused(Engine::Pause k, const std::string& name) const {
+    std::lock_guard lock(mu);
+    return paused[static_cast<int>(k)].count(name) > 0;
+  }
+
+  // Why mail for `domain` from `pool` may not go now, if it may not.
+  std::optional<std::string> pause_reason(const std::string& domain, const config::IpPool* pool) {
+    if (is_paused(Engine::Pause::kDomain, domain))
+      return "destination " + domain + " is suspended by the operator";
+    if (pool && is_paused(Engine::Pause::kPool, pool->name))
+      return "pool " + pool->name + " is suspended by the operator";
+    return std::nullopt;
+  }
+
+  // The pool's IPs that are not suspended.
+  std::vector<warmup::Candidate> candidates(const config::IpPool& pool) const {
+    std::vector<warmup::Candidate> out;
+    out.reserve(pool.ips.size());
+    std::lock_guard lock(mu);
+    for (const auto& p : pool.ips) {
+      std::string ip = p.address.to_string();
+      if (!paused[1].count(ip)) out.push_back({std::move(ip), std::nullopt});
+    }
+    return out;
+  }
+
+  // Removes the queued jobs `match` selects from every destination.
+  std::vector<std::pair<Work, std::shared_ptr<Destination>>> take_queued(
+      const std::function<bool(const Destination&, const queue::Job&)>& match) {
+    std::vector<std::shared_ptr<Destination>> all;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [_, d] : dests) all.push_back(d);
+    }
+    std::vector<std::pair<Work, std::shared_ptr<Destination>>> out;
+    for (auto& d : all) {
+      std::lock_guard dl(d->mu);
+      for (auto& q : d->jobs)
+        for (auto it = q.begin(); it != q.end();) {
+          if (match(*d, *it->job)) {
+            out.emplace_back(std::move(*it), d);
+            it = q.erase(it);
+          } else {
+            ++it;
+          }
+        }
+    }
+    return out;
+  }
+
+  core::Status set_paused(Engine::Pause kind, std::string name, bool on) {
+    auto [c, cls] = snapshot();
+    if (kind == Engine::Pause::kDomain) {
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (name.empty() || name.find_first_of(" /@") != std::string::npos)
+        return core::make_error("not a domain: \"" + name + "\"");
+    } else if (kind == Engine::Pause::kPool) {
+      if (!c->find_pool(name)) return core::make_error("no pool named " + name);
+    } else {
+      auto ip = core::IpAddress::parse(name);
+      bool known = false;
+      if (ip)
+        for (const auto& p : c->ip_pools)
+          for (const auto& i : p.ips)
+            if (i.address.unmapped() == ip->unmapped()) {
+              known = true;
+              name = i.address.to_string();
+            }
+      if (!known) return core::make_error("no pool has the IP " + name);
+    }
+    const char tag = kind == Engine::Pause::kPool ? 'p' : kind == Engine::Pause::kIp ? 'i' : 'd';
+    std::string key = std::string(kPausePrefix) + tag + "/" + name;
+    store::Batch b;
+    if (on)
+      b.put(store::Cf::kMeta, key, "1");
+    else
+      b.del(store::Cf::kMeta, key);
+    if (auto s = store.commit_sync(std::move(b)); !s.ok()) return s;
+    {
+      std::lock_guard lock(mu);
+      if (on)
+        paused[static_cast<int>(kind)].insert(name);
+      else
+        paused[static_cast<int>(kind)].erase(name);
+    }
+    spdlog::warn("delivery={} {}={}", on ? "paused" : "resumed",
+                 kind == Engine::Pause::kPool ? "pool"
+                 : kind == Engine::Pause::kIp ? "ip"
+                                              : "domain",
+                 name);
+    if (!on) {
+      // What waited for this resume is due again now, not in a minute.
+      sched.expedite(kPausedDelay + std::chrono::seconds(5));
+      return core::Ok{};
+    }
+    // Jobs already queued for what is now paused wait too.
+    auto taken = take_queued([&](const Destination& d, const queue::Job& j) {
+      switch (kind) {
+        case Engine::Pause::kDomain:
+          return j.domain == name;
+        case Engine::Pause::kIp:
+          return d.source.ip == name;
+        case Engine::Pause::kPool:
+          return d.source.pool == name;
+      }
+      return false;
+    });
+    for (auto& [w, d] : taken)
+      finish_all(w, postponed(kPausedDelay, "suspended by the operator"), d->source, d->provider);
+    return core::Ok{};
+  }
+
+  size_t bounce_queued(const std::string& domain, const std::string& reply) {
+    auto taken =
+        take_queued([&](const Destination&, const queue::Job& j) { return j.domain == domain; });
+    size_t n = 0;
+    for (auto& [w, d] : taken) {
+      queue::Outcome o;
+      o.fate = queue::Fate::kBounced;
+      o.reply = reply;
+      o.bounce_type = "Permanent";
+      o.bounce_subtype = "General";
+      o.category = "other";
+      o.rule_id = "operator-bounce-all";
+      n += w.job->rcpts.size();
+      finish_all(w, o, d->source, d->provider);
+    }
+    return n;
+  }
+
   // Finds the site and provider, picks the source IP and queues the job.
   static awaitable<void> route(std::shared_ptr<Impl> self, Work w) {
     auto [c, cls] = self->snapshot();
@@ -358,21 +512,30 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     }
     const config::ProviderShaping* ps = cfg.shaping.provider_for(hops.front().host);
     std::string provider = ps ? ps->name : "other";
+    {
+      std::lock_guard lock(self->mu);
+      if (self->domain_provider.size() >= kMaxKnownDomains) self->domain_provider.clear();
+      self->domain_provider[w.job->domain] = provider;
+    }
     const config::ConfigurationSet* set = self->set_of(cfg, *w.job->message);
     const config::IpPool* pool = set ? cfg.find_pool(set->ip_pool) : nullptr;
     int prio = set ? priority_index(set->priority) : 1;
+    if (auto why = self->pause_reason(w.job->domain, pool)) {
+      self->finish_all(w, postponed(kPausedDelay, *why), Source{}, provider);
+      co_return;
+    }
     if (!pool || pool->ips.empty()) {
       // Cannot happen with a validated config; send from the host's default.
       self->enqueue(cfg, std::move(w), Source{}, provider, ps, prio, 1.0);
       co_return;
     }
     auto now = self->clock.now();
-    auto pick = self->router.pick(candidates(*pool), provider, now);
+    auto pick = self->router.pick(self->candidates(*pool), provider, now);
     const config::IpPool* from = pool;
     std::string overflow = cfg.overflow_of(*pool);
     if (!pick && overflow.rfind("pool:", 0) == 0) {
       if (const config::IpPool* other = cfg.find_pool(overflow.substr(5))) {
-        auto second = self->router.pick(candidates(*other), provider, now);
+        auto second = self->router.pick(self->candidates(*other), provider, now);
         if (second) {
           pick = std::move(second);
           from = other;
@@ -380,6 +543,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
           pick.next_room = std::min(pick.next_room, second.next_room);
         }
       }
+    }
+    if (!pick && self->candidates(*pool).empty()) {
+      self->finish_all(w,
+                       postponed(kPausedDelay, "every IP of pool " + pool->name + " is suspended"),
+                       Source{}, provider);
+      co_return;
     }
     if (!pick) {
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(pick.next_room - now);
@@ -616,6 +785,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     const Source& src = d.source;
     const std::string& provider = d.provider;
     auto& job = w.job;
+    if (is_paused(Engine::Pause::kDomain, job->domain) || is_paused(Engine::Pause::kIp, src.ip) ||
+        is_paused(Engine::Pause::kPool, src.pool)) {
+      finish_all(w, postponed(kPausedDelay, "suspended by the operator"), src, provider);
+      co_return;
+    }
     {
       std::unique_lock dl(d.mu);
       if (d.dead_until_ms > wall_ms()) {
@@ -759,6 +933,20 @@ void Engine::reload(std::shared_ptr<const config::Config> cfg,
   std::lock_guard lock(impl_->mu);
   impl_->cfg = std::move(cfg);
   impl_->classifier = std::move(classifier);
+}
+
+core::Status Engine::set_paused(Pause kind, const std::string& name, bool paused) {
+  return impl_->set_paused(kind, name, paused);
+}
+
+std::string Engine::provider_of(const std::string& domain) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->domain_provider.find(domain);
+  return it == impl_->domain_provider.end() ? std::string() : it->second;
+}
+
+size_t Engine::bounce_queued(const std::string& domain, const std::string& reply) {
+  return impl_->bounce_queued(domain, reply);
 }
 
 void Engine::stop() {

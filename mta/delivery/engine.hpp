@@ -36,6 +36,7 @@
 
 #include <memory>
 
+#include "mta/core/result.hpp"
 #include "mta/queue/scheduler.hpp"
 
 namespace asio {
@@ -71,6 +72,19 @@ class Engine final {
   ~Engine();
 
   void dispatch(queue::Job job);
+
+  // Operator pauses (admin API, `mta ctl suspend|resume`): no sending from
+  // a pool or an IP, or to a destination domain, until resumed. Paused mail
+  // stays queued (postponed, not an attempt). Kept in the spool, so a
+  // restart keeps them. Errors: an unknown pool or IP.
+  enum class Pause { kPool, kIp, kDomain };
+  core::Status set_paused(Pause kind, const std::string& name, bool paused);
+  // Queued jobs for `domain` that have not started are bounced; returns how
+  // many recipients (the scheduler bounces the rest of the queue).
+  size_t bounce_queued(const std::string& domain, const std::string& reply);
+  // The provider (shaping.providers name, or "other") the engine last
+  // routed `domain` to; "" when it has not routed it yet.
+  std::string provider_of(const std::string& domain) const;
   void reload(std::shared_ptr<const config::Config> cfg,
               std::shared_ptr<const bounce::Classifier> classifier);
   // Stops taking jobs: queued ones are given back (postponed), connections

@@ -289,6 +289,104 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return out;
   }
 
+  size_t finish_domain(const std::string& domain, const Outcome& o) {
+    uint64_t completions_at_start;
+    {
+      std::lock_guard lock(mu);
+      completions_at_start = completions;
+    }
+    std::map<std::string, std::pair<core::MessageId, Job>> by_msg;
+    auto st = store.scan(store::Cf::kSchedule, {}, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != kScheduleKeySize) return true;
+      auto entry = decode_schedule_entry(v);
+      auto id = core::MessageId::from_key(k.substr(9, 16));
+      if (!entry || !id || protocol::domain_of(entry->recipient) != domain) return true;
+      std::string key(k);
+      bool recheck;
+      {
+        std::lock_guard lock(mu);
+        if (!claim(key)) return true;  // being delivered
+        ++active;
+        recheck = completions != completions_at_start;
+      }
+      if (recheck) {
+        auto still = store.get(store::Cf::kSchedule, key);
+        if (!still || !still->has_value()) {
+          std::lock_guard lock(mu);
+          in_flight.erase(key);
+          --active;
+          return true;
+        }
+      }
+      auto& [mid, job] = by_msg.try_emplace(std::string(id->key()), *id, Job{}).first->second;
+      job.domain = domain;
+      Job::Rcpt r;
+      r.index = store::get_u32(k.substr(25, 4));
+      r.address = std::move(entry->recipient);
+      r.attempts = entry->attempts;
+      r.waited_ms = entry->waited_ms;
+      r.schedule_key = std::move(key);
+      job.rcpts.push_back(std::move(r));
+      return true;
+    });
+    if (!st.ok())
+      spdlog::error("queue=scheduler event=finish_domain_scan_failed error=\"{}\"",
+                    st.error().message);
+    size_t n = 0;
+    for (auto& [_, entry] : by_msg) {
+      auto& [id, job] = entry;
+      auto msg = attach(id, 1);
+      if (!msg) {
+        std::lock_guard lock(mu);
+        for (auto& r : job.rcpts) in_flight.erase(r.schedule_key);
+        active -= job.rcpts.size();
+        continue;
+      }
+      job.message = msg;
+      n += job.rcpts.size();
+      std::vector<Outcome> outcomes(job.rcpts.size(), o);
+      complete(std::move(job), std::move(outcomes), {});
+    }
+    return n;
+  }
+
+  void expedite(std::chrono::milliseconds window) {
+    const int64_t now = clock.now_ms();
+    std::string from(1, kClassRetry), to(1, kClassRetry);
+    store::put_u64(from, static_cast<uint64_t>(now + 1));
+    store::put_u64(to, static_cast<uint64_t>(now + window.count() + 1));
+    std::vector<std::pair<std::string, std::string>> moved;  // old key, value
+    auto st =
+        store.scan(store::Cf::kSchedule, from, to, [&](std::string_view k, std::string_view v) {
+          if (k.size() != kScheduleKeySize) return true;
+          std::lock_guard lock(mu);
+          if (claim(std::string(k))) moved.emplace_back(std::string(k), std::string(v));
+          return true;
+        });
+    if (!st.ok() || moved.empty()) {
+      std::lock_guard lock(mu);
+      for (auto& [k, _] : moved) in_flight.erase(k);
+      return;
+    }
+    store::Batch b;
+    for (auto& [k, v] : moved) {
+      std::string nk(1, kClassRetry);
+      store::put_u64(nk, static_cast<uint64_t>(now));
+      nk.append(k.substr(9));
+      b.del(store::Cf::kSchedule, k);
+      b.put(store::Cf::kSchedule, nk, v);
+    }
+    auto s = store.commit_sync(std::move(b), false);
+    {
+      std::lock_guard lock(mu);
+      for (auto& [k, _] : moved) in_flight.erase(k);
+      if (s.ok()) next_retry_ms = std::min(next_retry_ms, now);
+      woken = true;
+    }
+    cv.notify_one();
+    spdlog::info("queue=scheduler event=expedited entries={}", moved.size());
+  }
+
   // Due time of the first entry of a class due after `now`; max when none.
   int64_t first_due(char cls, int64_t now) {
     std::string from(1, cls), to(1, static_cast<char>(cls + 1));
@@ -521,6 +619,14 @@ void Scheduler::admit(std::shared_ptr<const Message> message, bool urgent) {
 
 void Scheduler::complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done) {
   impl_->complete(std::move(job), std::move(outcomes), std::move(done));
+}
+
+size_t Scheduler::finish_domain(const std::string& domain, const Outcome& o) {
+  return impl_->finish_domain(domain, o);
+}
+
+void Scheduler::expedite(std::chrono::milliseconds window) {
+  impl_->expedite(window);
 }
 
 void Scheduler::set_retry(RetryPolicy retry) {

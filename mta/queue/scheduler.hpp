@@ -130,6 +130,15 @@ class Scheduler final {
   // `done` runs after the batch is committed (on the commit thread).
   void complete(Job job, std::vector<Outcome> outcomes, std::function<void()> done = {});
 
+  // Gives every queued recipient at `domain` (lowercase) that is not being
+  // delivered now the outcome `o` (the operator's bounce-all); returns how
+  // many. Reads the whole due index: for the admin API, not the hot path.
+  size_t finish_domain(const std::string& domain, const Outcome& o);
+
+  // Makes every retry due within `window` due now (after an operator
+  // resumes paused mail, which was postponed by about that long).
+  void expedite(std::chrono::milliseconds window);
+
   void set_retry(RetryPolicy retry);
   size_t active() const;
   // Time of the next retry that is due for `attempts` failures, without
