@@ -153,10 +153,12 @@ int warmup_status(const std::string& path, bool json) {
       if (p.multiplier < 1.0)
         why += (why.empty() ? "" : "; ") + std::string("backoff ") + p.provider + " x" +
                std::to_string(p.multiplier).substr(0, 4);
-    std::printf("%-39s %-14s %-10s %-11s %7s %12s %10s %4d%%  %s\n", s.ip.c_str(),
+    // A warm IP has no warm-up progress to show.
+    std::string pct = s.state == warmup::WarmupState::kNone ? "-" : std::to_string(s.percent) + "%";
+    std::printf("%-39s %-14s %-10s %-11s %7s %12s %10s %5s  %s\n", s.ip.c_str(),
                 pool_of(cfg, s.ip).c_str(), s.schedule.empty() ? "-" : s.schedule.c_str(),
                 warmup::to_string(s.state), day.c_str(), limit_text(s.daily_limit).c_str(),
-                warmup::with_commas(s.sent_today).c_str(), s.percent, why.c_str());
+                warmup::with_commas(s.sent_today).c_str(), pct.c_str(), why.c_str());
   }
   if (!have_spool) std::printf("(no spool yet: no counters)\n");
   return 0;
