@@ -57,13 +57,13 @@ constexpr size_t kMaxTextLine = 998;
 
 std::atomic<uint64_t> g_session_ids{0};
 
-// Completes with "" once the spool has the message on disk, or with the
-// storage error. The spool calls back on its commit thread; the result is
-// posted to the session's strand.
-template <class Token>
-auto async_spool(queue::Spool& spool, queue::Message m, std::string body, Token&& token) {
-  return asio::async_initiate<Token, void(std::string)>(
-      [&spool](auto handler, queue::Message m, std::string body) {
+// Runs start(done) and completes with the value `done` is called with,
+// posted to the caller's executor (spool and feedback handler answer from
+// their own threads). `done` may be copied.
+template <class T, class Start, class Token>
+auto async_from_callback(Start start, Token&& token) {
+  return asio::async_initiate<Token, void(T)>(
+      [](auto handler, Start start) {
         using H = std::decay_t<decltype(handler)>;
         struct State {
           H handler;
@@ -71,41 +71,38 @@ auto async_spool(queue::Spool& spool, queue::Message m, std::string body, Token&
         };
         auto ex = asio::get_associated_executor(handler);
         auto st = std::make_shared<State>(State{std::move(handler), asio::make_work_guard(ex)});
-        spool.accept(std::move(m), std::move(body), [st](core::Status s) {
-          std::string err = s.ok() ? std::string() : s.error().message;
+        std::move(start)([st](T v) {
           auto ex = st->work.get_executor();
-          asio::post(ex, [st, err = std::move(err)]() mutable {
+          asio::post(ex, [st, v = std::move(v)]() mutable {
             st->work.reset();
-            std::move(st->handler)(std::move(err));
+            std::move(st->handler)(std::move(v));
           });
         });
       },
-      token, std::move(m), std::move(body));
+      token, std::move(start));
 }
 
-// Completes with the feedback handler's reply, posted to the session's
-// strand (the handler answers from its own thread).
+// Completes with "" once the spool has the message on disk, or with the
+// storage error.
+template <class Token>
+auto async_spool(queue::Spool& spool, queue::Message m, std::string body, Token&& token) {
+  return async_from_callback<std::string>(
+      [&spool, m = std::move(m), body = std::move(body)](auto done) mutable {
+        spool.accept(std::move(m), std::move(body),
+                     [done](core::Status s) { done(s.ok() ? std::string() : s.error().message); });
+      },
+      std::forward<Token>(token));
+}
+
+// Completes with the feedback handler's reply.
 template <class Token>
 auto async_feedback(const FeedbackHandler& feedback, std::string report, std::string client_ip,
                     Token&& token) {
-  return asio::async_initiate<Token, void(FeedbackReply)>(
-      [&feedback](auto handler, std::string report, std::string client_ip) {
-        using H = std::decay_t<decltype(handler)>;
-        struct State {
-          H handler;
-          asio::executor_work_guard<asio::associated_executor_t<H>> work;
-        };
-        auto ex = asio::get_associated_executor(handler);
-        auto st = std::make_shared<State>(State{std::move(handler), asio::make_work_guard(ex)});
-        feedback(std::move(report), std::move(client_ip), [st](FeedbackReply r) {
-          auto ex = st->work.get_executor();
-          asio::post(ex, [st, r = std::move(r)]() mutable {
-            st->work.reset();
-            std::move(st->handler)(std::move(r));
-          });
-        });
+  return async_from_callback<FeedbackReply>(
+      [&feedback, report = std::move(report), client_ip = std::move(client_ip)](auto done) mutable {
+        feedback(std::move(report), std::move(client_ip), done);
       },
-      token, std::move(report), std::move(client_ip));
+      std::forward<Token>(token));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
