@@ -21,12 +21,10 @@
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
 
-#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <limits>
@@ -180,16 +178,6 @@ void export_warmup(const warmup::Limiter& limiter, core::SysTime now) {
                      {{"ip", s.ip}, {"provider", p.provider.empty() ? "all" : p.provider}})
           .set(p.multiplier);
   }
-}
-
-// MTA_CLOCK_OFFSET: seconds added to the clock, for tests that move time.
-std::chrono::milliseconds clock_offset() {
-  const char* v = std::getenv("MTA_CLOCK_OFFSET");
-  if (!v || !*v) return {};
-  char* end = nullptr;
-  long long s = std::strtoll(v, &end, 10);
-  if (*end != '\0') return {};
-  return std::chrono::seconds(s);
 }
 
 dns::ResolverOptions resolver_options(const config::Config& c) {
@@ -355,24 +343,10 @@ int serve(const std::string& config_path) {
       }
       return on;
     };
-    hooks.bounce_all = [e = engine.get(), s = scheduler.get()](
-                           const std::string& name) -> api::AdminResult<uint64_t> {
-      std::string domain = name;
-      for (auto& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (domain.empty() || domain.find_first_of(" /@") != std::string::npos)
-        return api::AdminError{400, "BadRequestException", "not a domain: " + name};
-      const std::string reply = "550 5.0.0 bounced by the operator (bounce-all for " + domain + ")";
-      queue::Outcome o;
-      o.fate = queue::Fate::kBounced;
-      o.reply = reply;
-      o.bounce_type = "Permanent";
-      o.bounce_subtype = "General";
-      o.category = "other";
-      o.rule_id = "operator-bounce-all";
-      uint64_t n = e->bounce_queued(domain, reply);
-      n += s->finish_domain(domain, o);
-      spdlog::warn("delivery=bounce_all domain={} recipients={}", domain, n);
-      return n;
+    hooks.bounce_all = [e = engine.get()](const std::string& name) -> api::AdminResult<uint64_t> {
+      auto n = e->bounce_all(name);
+      if (!n) return api::AdminError{400, "BadRequestException", n.error().message};
+      return static_cast<uint64_t>(*n);
     };
     hooks.queue_summary = [st = store->get(), &current,
                            e = engine.get()]() -> api::AdminResult<api::QueueSummary> {

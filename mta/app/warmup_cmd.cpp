@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include "mta/app/commands.hpp"
@@ -19,10 +18,7 @@ namespace {
 
 // The daemon's clock: MTA_CLOCK_OFFSET (tests) moves it.
 core::SysTime now() {
-  auto t = std::chrono::system_clock::now();
-  if (const char* v = std::getenv("MTA_CLOCK_OFFSET"))
-    t += std::chrono::seconds(std::strtoll(v, nullptr, 10));
-  return t;
+  return std::chrono::system_clock::now() + clock_offset();
 }
 
 // A limiter with the config's IPs and, when there is a spool, its counters.

@@ -1,5 +1,6 @@
 #include "mta/app/wiring.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace mta::app {
@@ -56,6 +57,15 @@ warmup::LimiterOptions limiter_options(const config::Config& cfg) {
   o.aimd.window = std::chrono::duration_cast<std::chrono::seconds>(b.window);
   o.aimd.min_clean_results = b.min_clean_results;
   return o;
+}
+
+std::chrono::milliseconds clock_offset() {
+  const char* v = std::getenv("MTA_CLOCK_OFFSET");
+  if (!v || !*v) return {};
+  char* end = nullptr;
+  long long s = std::strtoll(v, &end, 10);
+  if (*end != '\0') return {};
+  return std::chrono::seconds(s);
 }
 
 }  // namespace mta::app

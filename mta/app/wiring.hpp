@@ -1,6 +1,7 @@
 // Pieces of start-up shared by `serve` and the tools.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -20,5 +21,10 @@ core::Result<std::shared_ptr<const bounce::Classifier>> load_classifier(const co
 // provider, shaping.default's for the rest), the time zone and backoff.
 std::vector<warmup::IpWarmup> limiter_ips(const config::Config& cfg);
 warmup::LimiterOptions limiter_options(const config::Config& cfg);
+
+// MTA_CLOCK_OFFSET: whole seconds added to the daemon's clock (and to what
+// `mta warmup` tools take as now), for tests that move time; 0 when unset
+// or malformed.
+std::chrono::milliseconds clock_offset();
 
 }  // namespace mta::app

@@ -533,13 +533,10 @@ class Parser final {
       for (const auto& item : list(*w)) schedule(item);
     auto pools = non_empty_list(m.required("ip_pools"), "pool");
     for (const auto& p : pools) pool(p);
-    for (size_t i = 0; i < pools.size(); ++i) overflow_target(pools[i], c_.ip_pools[i]);
-    if (auto w = m.get("warmup_schedules")) {
-      auto items = list(*w);
-      for (size_t i = 0; i < items.size(); ++i) {
-        Map wm(items[i], {"name", "daily_limits", "overflow", "per_provider"});
-        if (auto o = wm.get("overflow")) overflow_pool(*o, c_.warmup_schedules[i].overflow, "");
-      }
+    // "pool:NAME" may name a pool defined later: checked once all are read.
+    for (const auto& [v, target, self] : overflow_refs_) {
+      if (!c_.find_pool(target)) v.fail("no ip_pool named " + quote(target));
+      if (target == self) v.fail("a pool cannot overflow into itself");
     }
     // Destinations before sets, so each set's reference is checked where it
     // is written.
@@ -610,26 +607,18 @@ class Parser final {
       w.schedule.daily_limits.push_back(integer(item, 1, 100000000));
     if (auto st = w.schedule.validate(); !st.ok()) limits.fail(st.error().message);
     if (auto pp = m.get("per_provider")) w.schedule.per_provider = boolean(*pp);
-    if (auto o = m.get("overflow")) {
-      auto parsed = warmup::Overflow::parse(o->node.IsScalar() ? o->node.Scalar() : "");
-      if (!parsed) o->fail(parsed.error().message);
-      w.overflow = parsed->to_string();
-    }
+    if (auto o = m.get("overflow")) w.overflow = overflow(*o, "");
     c_.warmup_schedules.push_back(std::move(w));
   }
 
-  // Checks that "pool:NAME" names another, existing pool.
-  void overflow_pool(const Value& v, const std::string& overflow, const std::string& self) {
-    constexpr std::string_view kPool = "pool:";
-    if (overflow.rfind(kPool, 0) != 0) return;
-    std::string target = overflow.substr(kPool.size());
-    if (!c_.find_pool(target)) v.fail("no ip_pool named " + quote(target));
-    if (target == self) v.fail("a pool cannot overflow into itself");
-  }
-
-  void overflow_target(const Value& v, const IpPool& p) {
-    Map m(v, {"name", "ips", "overflow"});
-    if (auto o = m.get("overflow")) overflow_pool(*o, p.overflow, p.name);
+  // "defer" or "pool:NAME" of a schedule or of the pool `self`; the pool
+  // reference is checked once every pool is read.
+  std::string overflow(const Value& v, const std::string& self) {
+    auto parsed = warmup::Overflow::parse(v.node.IsScalar() ? v.node.Scalar() : "");
+    if (!parsed) v.fail(parsed.error().message);
+    if (parsed->kind == warmup::Overflow::Kind::kPool)
+      overflow_refs_.push_back({v, parsed->pool, self});
+    return parsed->to_string();
   }
 
   void pool(const Value& v) {
@@ -669,11 +658,7 @@ class Parser final {
       }
       p.ips.push_back(std::move(ip));
     }
-    if (auto o = m.get("overflow")) {
-      auto parsed = warmup::Overflow::parse(o->node.IsScalar() ? o->node.Scalar() : "");
-      if (!parsed) o->fail(parsed.error().message);
-      p.overflow = parsed->to_string();
-    }
+    if (auto o = m.get("overflow")) p.overflow = overflow(*o, p.name);
     c_.ip_pools.push_back(std::move(p));
   }
 
@@ -1044,8 +1029,15 @@ class Parser final {
     std::string path;
   };
 
+  struct OverflowRef {
+    Value value;         // where "pool:NAME" is written
+    std::string target;  // NAME
+    std::string self;    // the pool it belongs to; empty for a schedule
+  };
+
   Config& c_;
   std::vector<Bound> bound_;
+  std::vector<OverflowRef> overflow_refs_;
 };
 
 Error error_at(const std::string& name, const YAML::Mark& mark, std::string message) {

@@ -415,12 +415,19 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     return out;
   }
 
+  // An operator's domain name, lowercased; empty when it is not one.
+  static std::string operator_domain(std::string name) {
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (name.find_first_of(" /@") != std::string::npos) return {};
+    return name;
+  }
+
   core::Status set_paused(Engine::Pause kind, std::string name, bool on) {
     auto [c, cls] = snapshot();
     if (kind == Engine::Pause::kDomain) {
-      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (name.empty() || name.find_first_of(" /@") != std::string::npos)
-        return core::make_error("not a domain: \"" + name + "\"");
+      std::string domain = operator_domain(name);
+      if (domain.empty()) return core::make_error("not a domain: \"" + name + "\"");
+      name = std::move(domain);
     } else if (kind == Engine::Pause::kPool) {
       if (!c->find_pool(name)) return core::make_error("no pool named " + name);
     } else {
@@ -477,21 +484,27 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     return core::Ok{};
   }
 
-  size_t bounce_queued(const std::string& domain, const std::string& reply) {
+  core::Result<size_t> bounce_all(const std::string& name) {
+    std::string domain = operator_domain(name);
+    if (domain.empty()) return core::make_error("not a domain: \"" + name + "\"");
+    queue::Outcome o;
+    o.fate = queue::Fate::kBounced;
+    o.reply = "550 5.0.0 bounced by the operator (bounce-all for " + domain + ")";
+    o.bounce_type = "Permanent";
+    o.bounce_subtype = "General";
+    o.category = "other";
+    o.rule_id = "operator-bounce-all";
+    // What waits in the destination queues here, then the rest of the
+    // queue through the scheduler.
     auto taken =
         take_queued([&](const Destination&, const queue::Job& j) { return j.domain == domain; });
     size_t n = 0;
     for (auto& [w, d] : taken) {
-      queue::Outcome o;
-      o.fate = queue::Fate::kBounced;
-      o.reply = reply;
-      o.bounce_type = "Permanent";
-      o.bounce_subtype = "General";
-      o.category = "other";
-      o.rule_id = "operator-bounce-all";
       n += w.job->rcpts.size();
       finish_all(w, o, d->source, d->provider);
     }
+    n += sched.finish_domain(domain, o);
+    spdlog::warn("delivery=bounce_all domain={} recipients={}", domain, n);
     return n;
   }
 
@@ -530,7 +543,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       co_return;
     }
     auto now = self->clock.now();
-    auto pick = self->router.pick(self->candidates(*pool), provider, now);
+    const auto usable = self->candidates(*pool);  // not suspended
+    auto pick = self->router.pick(usable, provider, now);
     const config::IpPool* from = pool;
     std::string overflow = cfg.overflow_of(*pool);
     if (!pick && overflow.rfind("pool:", 0) == 0) {
@@ -544,7 +558,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         }
       }
     }
-    if (!pick && self->candidates(*pool).empty()) {
+    if (!pick && usable.empty()) {
       self->finish_all(w,
                        postponed(kPausedDelay, "every IP of pool " + pool->name + " is suspended"),
                        Source{}, provider);
@@ -945,8 +959,8 @@ std::string Engine::provider_of(const std::string& domain) const {
   return it == impl_->domain_provider.end() ? std::string() : it->second;
 }
 
-size_t Engine::bounce_queued(const std::string& domain, const std::string& reply) {
-  return impl_->bounce_queued(domain, reply);
+core::Result<size_t> Engine::bounce_all(const std::string& domain) {
+  return impl_->bounce_all(domain);
 }
 
 void Engine::stop() {

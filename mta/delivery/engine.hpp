@@ -79,9 +79,10 @@ class Engine final {
   // restart keeps them. Errors: an unknown pool or IP.
   enum class Pause { kPool, kIp, kDomain };
   core::Status set_paused(Pause kind, const std::string& name, bool paused);
-  // Queued jobs for `domain` that have not started are bounced; returns how
-  // many recipients (the scheduler bounces the rest of the queue).
-  size_t bounce_queued(const std::string& domain, const std::string& reply);
+  // Bounces every queued recipient at `domain` that is not being delivered
+  // right now (the operator's bounce-all); returns how many. Error: not a
+  // domain.
+  core::Result<size_t> bounce_all(const std::string& domain);
   // The provider (shaping.providers name, or "other") the engine last
   // routed `domain` to; "" when it has not routed it yet.
   std::string provider_of(const std::string& domain) const;

@@ -185,6 +185,45 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return l.message;
   }
 
+  uint64_t completions_now() {
+    std::lock_guard lock(mu);
+    return completions;
+  }
+
+  // Claims a schedule key a scan found, counting it active. A scan's
+  // iterator reads the snapshot of when it began (`completions_at_start`):
+  // false when the key is in flight, or was finished since then.
+  bool take(const std::string& key, uint64_t completions_at_start) {
+    bool recheck;
+    {
+      std::lock_guard lock(mu);
+      if (!claim(key)) return false;
+      ++active;
+      recheck = completions != completions_at_start;
+    }
+    if (recheck) {
+      auto still = store.get(store::Cf::kSchedule, key);
+      if (!still || !still->has_value()) {
+        std::lock_guard lock(mu);
+        in_flight.erase(key);
+        --active;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // The recipient of a due entry (key k, value e) taken by a scan.
+  static Job::Rcpt rcpt_of(std::string_view k, ScheduleEntry& e, std::string key) {
+    Job::Rcpt r;
+    r.index = store::get_u32(k.substr(25, 4));
+    r.address = std::move(e.recipient);
+    r.attempts = e.attempts;
+    r.waited_ms = e.waited_ms;
+    r.schedule_key = std::move(key);
+    return r;
+  }
+
   // Takes up to `limit` due envelopes of one class; sets `exhausted` when
   // the class had no more due entries.
   std::vector<Job> scan_class(char cls, size_t limit, int64_t now, bool& exhausted) {
@@ -194,11 +233,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     store::put_u64(to, static_cast<uint64_t>(now + 1));
     size_t taken = 0;
     exhausted = true;
-    uint64_t completions_at_start;
-    {
-      std::lock_guard lock(mu);
-      completions_at_start = completions;
-    }
+    const uint64_t completions_at_start = completions_now();
 
     core::MessageId cur{};
     bool have_cur = false;
@@ -242,33 +277,13 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
             orphans.push_back(key);
             return true;
           }
-          bool recheck;
-          {
-            std::lock_guard lock(mu);
-            if (!claim(key)) return true;  // in flight
-            ++active;
-            recheck = completions != completions_at_start;
-          }
-          if (recheck) {
-            auto still = store.get(store::Cf::kSchedule, key);
-            if (!still || !still->has_value()) {
-              std::lock_guard lock(mu);
-              in_flight.erase(key);
-              --active;
-              return true;  // finished since the scan began
-            }
-          }
+          if (!take(key, completions_at_start)) return true;  // in flight or finished
           if (!have_cur || !(cur == *id)) {
             flush();
             cur = *id;
             have_cur = true;
           }
-          Job::Rcpt r;
-          r.index = store::get_u32(k.substr(25, 4));
-          r.address = std::move(entry->recipient);
-          r.attempts = entry->attempts;
-          r.waited_ms = entry->waited_ms;
-          r.schedule_key = std::move(key);
+          Job::Rcpt r = rcpt_of(k, *entry, std::move(key));
           fill_suppression(r);
           auto domain = protocol::domain_of(r.address);
           auto& job = group[domain];
@@ -290,11 +305,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   }
 
   size_t finish_domain(const std::string& domain, const Outcome& o) {
-    uint64_t completions_at_start;
-    {
-      std::lock_guard lock(mu);
-      completions_at_start = completions;
-    }
+    const uint64_t completions_at_start = completions_now();
     std::map<std::string, std::pair<core::MessageId, Job>> by_msg;
     auto st = store.scan(store::Cf::kSchedule, {}, {}, [&](std::string_view k, std::string_view v) {
       if (k.size() != kScheduleKeySize) return true;
@@ -302,31 +313,10 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       auto id = core::MessageId::from_key(k.substr(9, 16));
       if (!entry || !id || protocol::domain_of(entry->recipient) != domain) return true;
       std::string key(k);
-      bool recheck;
-      {
-        std::lock_guard lock(mu);
-        if (!claim(key)) return true;  // being delivered
-        ++active;
-        recheck = completions != completions_at_start;
-      }
-      if (recheck) {
-        auto still = store.get(store::Cf::kSchedule, key);
-        if (!still || !still->has_value()) {
-          std::lock_guard lock(mu);
-          in_flight.erase(key);
-          --active;
-          return true;
-        }
-      }
+      if (!take(key, completions_at_start)) return true;  // being delivered, or finished
       auto& [mid, job] = by_msg.try_emplace(std::string(id->key()), *id, Job{}).first->second;
       job.domain = domain;
-      Job::Rcpt r;
-      r.index = store::get_u32(k.substr(25, 4));
-      r.address = std::move(entry->recipient);
-      r.attempts = entry->attempts;
-      r.waited_ms = entry->waited_ms;
-      r.schedule_key = std::move(key);
-      job.rcpts.push_back(std::move(r));
+      job.rcpts.push_back(rcpt_of(k, *entry, std::move(key)));
       return true;
     });
     if (!st.ok())

@@ -69,14 +69,11 @@ Pick Router::pick(const std::vector<Candidate>& ips, std::string_view provider, 
     return a.sent_this_hour < std::max<uint64_t>(due, 1);
   };
   // el is reordered so the preferred tier comes first; `tier` is its size.
-  std::stable_partition(el.begin(), el.end(), behind);
-  size_t tier = static_cast<size_t>(std::count_if(el.begin(), el.end(), behind));
-  if (tier == 0) {
-    std::stable_partition(el.begin(), el.end(), [](const Eligible& e) { return !e.a.warming; });
-    tier = static_cast<size_t>(
-        std::count_if(el.begin(), el.end(), [](const Eligible& e) { return !e.a.warming; }));
-  }
-  if (tier == 0) tier = el.size();
+  auto split = std::stable_partition(el.begin(), el.end(), behind);
+  if (split == el.begin())
+    split =
+        std::stable_partition(el.begin(), el.end(), [](const Eligible& e) { return !e.a.warming; });
+  size_t tier = split == el.begin() ? el.size() : static_cast<size_t>(split - el.begin());
 
   while (!el.empty()) {
     int64_t total = 0;
