@@ -11,7 +11,7 @@ build_pkgs=(
   libasio-dev libssl-dev openssl libc-ares-dev libyaml-cpp-dev librocksdb-dev
   prometheus-cpp-dev doctest-dev librestinio-dev libhttp-parser-dev libfmt-dev
   libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libsystemd-dev
-  libre2-dev
+  libre2-dev libopendkim-dev
   ca-certificates
 )
 # Test peers: Postfix's smtp-sink/smtp-source, swaks, dnsmasq (the binary only,
@@ -20,6 +20,7 @@ test_pkgs=(
   postfix swaks libnet-ssleay-perl libio-socket-ssl-perl dnsmasq-base python3
   python3-boto3 curl systemd time procps iproute2
   wrk  # bench/http_vs_smtp.sh: HTTP load generator
+  python3-dkim  # verifies our DKIM signatures (dkimpy) in the e2e tests
 )
 
 case "$what" in
