@@ -440,7 +440,7 @@ def fnum(v, default=None):
         return default
 
 
-HEADER = ("size   path     msgs  accept/s deliv/s  inj_s  e2e_s  cpu_s  us/msg "
+HEADER = ("size   path         msgs  accept/s deliv/s  inj_s  e2e_s  cpu_s  us/msg "
           "rss_MB(peak)             src_cpu sink_cpu other_cpu idle_wait  peers / notes")
 
 
@@ -497,7 +497,7 @@ def fmt_row(r):
     if r["path"] == "postfix" and r.get("rss_hwm_kb"):
         rss = (f"{r['rss_hwm_kb'] / 1024:.0f}/{(r.get('pss_sum_kb') or 0) / 1024:.0f}pss/"
                f"{(r.get('rss_sum_kb') or 0) / 1024:.0f}rss({r['procs']}p)")
-    elif r["path"] in ("mta", "mta-pools") and r.get("rss_hwm_kb"):
+    elif r["path"].startswith("mta") and r.get("rss_hwm_kb"):
         rss = f"{r['rss_hwm_kb'] / 1024:.0f} VmHWM"
     else:
         rss = "-"
@@ -507,7 +507,7 @@ def fmt_row(r):
     if r["source_rc"] != 0:
         notes += f" smtp-source rc={r['source_rc']}"
     cpu_label = f(r["mta_cpu_s"], ".1f") if r["path"] != "ceiling" else "-"
-    return (f"{fmt_size(r['size']):<6} {r['path']:<8} {r['n']:<5} {f(r['accept_rate'], '<8.0f')} "
+    return (f"{fmt_size(r['size']):<6} {r['path']:<12} {r['n']:<5} {f(r['accept_rate'], '<8.0f')} "
             f"{f(r['delivered_rate'], '<8.0f')} {r['inject_s']:<6.1f} {f(r['e2e_s'], '<6.1f')} "
             f"{cpu_label:<6} {r['cpu_us_per_msg']:<6.0f} {rss:<24} {r['src_cpu_s']:<7.1f} "
             f"{r['sink_cpu_s']:<8.1f} {r['other_cpu_s']:<9.1f} {r['idle_wait']:<10} "
@@ -537,11 +537,12 @@ def cmd_summary(results, target_size="5120"):
     runs = max(len(g) for g in groups.values())
     print("Summary" + (f" (median of {runs} runs)" if runs > 1 else "") +
           ": delivered = end to end, injection start -> last message at the sink")
-    print(f"{'size':<6} {'path':<8} {'accept/s':>9} {'deliv/s':>9} {'of ceiling':>10} "
+    print(f"{'size':<6} {'path':<12} {'accept/s':>9} {'deliv/s':>9} {'of ceiling':>10} "
           f"{'CPU-s':>7} {'us/msg':>7} {'peak RSS MB':>12} {'all procs PSS/RSS MB':>21}")
     for s in sizes:
         ceil = med(groups.get((s, "ceiling"), []), "delivered_rate")
-        for p in ("ceiling", "postfix", "mta", "mta-pools"):
+        for p in ("ceiling", "postfix", "mta", "mta-pools", "mta-tracking", "mta-dkim",
+                  "mta-full"):
             rs = groups.get((s, p))
             if not rs:
                 continue
@@ -553,7 +554,7 @@ def cmd_summary(results, target_size="5120"):
             ps, rsum = med(rs, "pss_sum_kb"), med(rs, "rss_sum_kb")
             allp = f"{ps / 1024:.0f}/{rsum / 1024:.0f}" if (p == "postfix" and ps) else "-"
             frac = f"{d / ceil * 100:.1f}%" if (d and ceil) else "-"
-            print(f"{fmt_size(s):<6} {p:<8} {a if a is None else round(a):>9} "
+            print(f"{fmt_size(s):<6} {p:<12} {a if a is None else round(a):>9} "
                   f"{d if d is None else round(d):>9} {frac:>10} "
                   f"{'-' if c is None else format(c, '.1f'):>7} "
                   f"{'-' if u is None else format(u, '.0f'):>7} "
@@ -585,6 +586,37 @@ def cmd_summary(results, target_size="5120"):
         ok = verdict >= 2.0
         print(f"\nTarget (5 KB, {','.join(map(str, sorted(sessions)))} sessions): mta delivered rate "
               f">= 2x Postfix: {verdict:.2f}x -> {'PASS' if ok else 'FAIL'}")
+    return 0
+
+
+def cmd_html_message(size, path):
+    """A newsletter of about `size` bytes for smtp-source -F: From
+    a@src.test, multipart/alternative, a short text part and a
+    quoted-printable HTML part with a link every ~500 bytes (&amp; in the
+    query strings), LF line ends (smtp-source adds the CR)."""
+    import email.charset
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    size = int(size)
+    blocks, i = [], 0
+    while sum(len(b) for b in blocks) < size - 1200:
+        blocks.append(f'<tr><td style="padding:8px;font-family:Arial">Offer {i}: a paragraph of '
+                      f'newsletter text that goes on for a while to look like real copy, with '
+                      f'<a href="https://shop.example.com/p/{i}?utm_source=news&amp;utm_medium='
+                      f'email&amp;id={i}">a link to item {i}</a> in it.</td></tr>\n')
+        i += 1
+    html = ("<html><body><table>\n" + "".join(blocks) +
+            '</table><p><a href="mailto:help@src.test">help</a></p></body></html>\n')
+    m = MIMEMultipart("alternative")
+    m["From"] = "News <a@src.test>"
+    m["To"] = "b@dst.test"
+    m["Subject"] = "This week's offers"
+    m.attach(MIMEText("This week's offers: see the HTML part.\n", "plain", "utf-8"))
+    cs = email.charset.Charset("utf-8")
+    cs.body_encoding = email.charset.QP
+    m.attach(MIMEText(html, "html", cs))
+    with open(path, "w") as f:
+        f.write(m.as_string())
     return 0
 
 
@@ -633,6 +665,8 @@ def main(argv):
         return cmd_row(args[0], args[1])
     if cmd == "summary":
         return cmd_summary(*args[:2])
+    if cmd == "html-message":
+        return cmd_html_message(*args[:2])
     print(__doc__)
     return 2
 

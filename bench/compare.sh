@@ -5,10 +5,18 @@
 #   bash bench/compare.sh [--messages N] [--large-messages M] [--sessions C]
 #                         [--sizes "1024 5120 102400"] [--mta PATH] [--runs R]
 #                         [--paths "ceiling postfix mta"] [--workdir DIR] [--keep]
+#                         [--html]
 #
 # --paths may also name mta-pools: mta with 4 sending IPs in 2 pools (pool a
 # with an hourly ceiling of N/4+1 per IP, overflowing to pool b), to compare
-# the router and limiter path with the single-IP one.
+# the router and limiter path with the single-IP one; mta-tracking: open and
+# click tracking on (every HTML link rewritten per recipient); mta-dkim:
+# every message DKIM-signed twice (RSA-2048 + Ed25519, keys made with `mta
+# dkim keygen` in the run dir); mta-full: tracking, List-Unsubscribe and both
+# signatures.
+# --html: every path sends the same newsletter of about SIZE bytes
+# (multipart/alternative, quoted-printable HTML, a link every ~500 bytes;
+# benchlib.py html-message) with smtp-source -F instead of -l's plain text.
 #
 #   N   messages per run for sizes up to 20 KB            [20000]
 #   M   messages per run for larger sizes (100 KB)        [N/4]
@@ -92,6 +100,7 @@ RUNS=1
 PATHS="ceiling postfix mta"
 WORKDIR=${WORKDIR:-/var/tmp}
 KEEP=0
+HTML=0
 IDLE_MAX_BUSY=${IDLE_MAX_BUSY:-0.3}
 IDLE_SECS=${IDLE_SECS:-3}
 IDLE_TIMEOUT=${IDLE_TIMEOUT:-120}
@@ -109,6 +118,7 @@ while [ $# -gt 0 ]; do
     --paths) PATHS=$2; shift 2 ;;
     --workdir) WORKDIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --html) HTML=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
@@ -276,7 +286,7 @@ pf_queue_count() {  # files in Postfix's queues
     "$pf_queue/hold" -type f 2>/dev/null | wc -l
 }
 
-mta_start() {  # RUNDIR INPORT SINKPORT [pools]
+mta_start() {  # RUNDIR INPORT SINKPORT [pools|tracking|dkim|full]
   local d=$1
   metrics_port=$($LIB free-port 127.0.0.1)
   # "pools": 4 IPs in 2 pools. Pool a's IPs have an hourly ceiling of a
@@ -297,6 +307,25 @@ mta_start() {  # RUNDIR INPORT SINKPORT [pools]
       - { address: 127.0.0.5, ehlo: r5.bench.test }
       - { address: 127.0.0.6, ehlo: r6.bench.test }"
   fi
+  # Per-message work: tracking (no listener needed to make the links) and
+  # DKIM keys for src.test, the sender domain of every message.
+  local set_extra="" extra=""
+  case "${4:-}" in
+    tracking|full)
+      set_extra=", tracking: { opens: true, clicks: true }"
+      extra="tracking: { base_url: \"https://t.bench.test\", secret: \"bench-tracking-secret\" }" ;;
+  esac
+  [ "${4:-}" = full ] && set_extra="$set_extra, list_unsubscribe: { enabled: true }"
+  case "${4:-}" in
+    dkim|full)
+      "$MTA_BIN" dkim keygen --domain src.test --selector r --out "$d/rsa.pem" >/dev/null
+      "$MTA_BIN" dkim keygen --domain src.test --selector e --algorithm ed25519-sha256 \
+        --out "$d/ed.pem" >/dev/null
+      extra="$extra
+dkim:
+  - { domain: src.test, selector: r, private_key: \"$d/rsa.pem\" }
+  - { domain: src.test, selector: e, private_key: \"$d/ed.pem\", algorithm: ed25519-sha256 }" ;;
+  esac
   cat >"$d/mta.yaml" <<EOF
 hostname: relay.bench.test
 spool_dir: "$d/spool"
@@ -311,8 +340,9 @@ metrics:
 ip_pools:
 $pools
 configuration_sets:
-  - { name: bench, ip_pool: bench }
+  - { name: bench, ip_pool: bench$set_extra }
 default_configuration_set: bench
+$extra
 routes:
   - { domain: "*", hosts: ["127.0.0.2:$3"], tls: none }
 shaping:
@@ -343,6 +373,8 @@ run_one() {  # PATH SIZE N
     postfix) pf_start "$run" "$in_port" "$sink_port"; target=127.0.0.1:$in_port; tree=--tree ;;
     mta) mta_start "$run" "$in_port" "$sink_port"; target=127.0.0.1:$in_port ;;
     mta-pools) N_RUN=$n mta_start "$run" "$in_port" "$sink_port" pools; target=127.0.0.1:$in_port ;;
+    mta-tracking|mta-dkim|mta-full)
+      mta_start "$run" "$in_port" "$sink_port" "${path#mta-}"; target=127.0.0.1:$in_port ;;
   esac
   local spid=""
   if [ -n "$mpid" ]; then
@@ -362,14 +394,19 @@ run_one() {  # PATH SIZE N
   local wpid=$!; bg_pids="$bg_pids $wpid"
   # bounded: no run may take longer than this (the stall check usually ends it first)
   local limit=$((600 + n * size / 200000))
+  local content=(-l "$size")
+  if [ "$HTML" = 1 ]; then
+    [ -f "$work/html-$size.eml" ] || $LIB html-message "$size" "$work/html-$size.eml"
+    content=(-F "$work/html-$size.eml")
+  fi
   $LIB run "$run/source.json" -- timeout "$limit" /usr/sbin/smtp-source -s "$SESSIONS" -m "$n" \
-    -l "$size" -f a@src.test -t b@dst.test -M src.test -d "$target" 2>"$run/source.err" || true
+    "${content[@]}" -f a@src.test -t b@dst.test -M src.test -d "$target" 2>"$run/source.err" || true
   wait "$wpid" || true
   {
     if [ -n "$mpid" ]; then echo "cpu1=$($LIB cpu "$mpid" $tree)"; fi
     echo "sink_cpu1=$($LIB cpu "$sink_pid")"
     echo "busy1=$($LIB busy)"
-    if [ "$path" = mta ] || [ "$path" = mta-pools ]; then echo "hwm=$($LIB hwm "$mta_pid" | cut -d' ' -f1)"; fi
+    case $path in mta*) echo "hwm=$($LIB hwm "$mta_pid" | cut -d' ' -f1)" ;; esac
   } >>"$run/vals"
   kill -TERM "$spid" 2>/dev/null || true
   wait "$spid" 2>/dev/null || true
@@ -379,7 +416,7 @@ run_one() {  # PATH SIZE N
       local q; q=$(pf_queue_count)
       [ "$q" = 0 ] || notes="$notes postfix-queue-left=$q"
       pf_stop ;;
-    mta|mta-pools)
+    mta*)
       local left; left=$($LIB metric "http://127.0.0.1:$metrics_port/metrics" mta_spool_messages || echo "?")
       [ "$left" = 0 ] || notes="$notes spool-left=$left"
       local errs; errs=$(grep -c -E '\[(error|critical)\]' "$run/mta.log" || true)

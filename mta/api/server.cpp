@@ -394,6 +394,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     sub.eight_bit = m.eight_bit;
     sub.configuration_set = set;
     sub.tags = std::move(r.tags);
+    sub.list_management = std::move(r.list_management);
     auto prepared = intake::prepare(cfg, std::move(sub), id, now);
     if (auto* rej = std::get_if<intake::Rejected>(&prepared)) {
       reject_metric(rej->reason);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mta/core/base64.hpp"
+#include "mta/intake/intake.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/protocol/message.hpp"
 
@@ -259,6 +260,20 @@ SendRequest v2_send(std::string_view body) {
   // Our extension (SES has none): the Idempotency-Key header's value in
   // the body, for clients that cannot set headers.
   if (auto k = str(j, "IdempotencyKey", "IdempotencyKey", false)) r.idempotency_key = *k;
+  if (const json* lm = member(j, "ListManagementOptions")) {
+    const json& o = object(lm, "ListManagementOptions");
+    auto list = *str(o, "ContactListName", "ListManagementOptions.ContactListName", true);
+    if (!intake::valid_list_name(list))
+      refuse(Api::kV2,
+             "ListManagementOptions.ContactListName: 1 to 128 letters, digits, '_' or '-'");
+    std::string topic;
+    if (auto t = str(o, "TopicName", "ListManagementOptions.TopicName", false)) {
+      if (!intake::valid_list_name(*t))
+        refuse(Api::kV2, "ListManagementOptions.TopicName: 1 to 128 letters, digits, '_' or '-'");
+      topic = *t;
+    }
+    r.list_management = std::make_pair(std::move(list), std::move(topic));
+  }
   if (const json* tags = member(j, "EmailTags")) {
     if (!tags->is_array()) refuse(Api::kV2, "EmailTags: must be a list");
     for (size_t i = 0; i < tags->size(); ++i) {

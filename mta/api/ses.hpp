@@ -49,6 +49,8 @@ struct SendRequest {
   std::optional<std::string> configuration_set;
   std::vector<std::pair<std::string, std::string>> tags;
   std::optional<std::string> idempotency_key;  // v2 "IdempotencyKey" (ours)
+  // v2 ListManagementOptions {ContactListName, TopicName?}.
+  std::optional<std::pair<std::string, std::string>> list_management;
 };
 
 // POST /v2/email/outbound-emails.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,26 @@ int warmup_plan(const std::string& config_path, const std::string& ip);
 int warmup_status(const std::string& config_path, bool json);
 int suppression_edit(const std::string& config_path, const std::string& address,
                      const std::string& reason, bool add);
+// `mta dkim` (dkim_cmd.cpp). keygen's `out` empty: ./DOMAIN.SELECTOR.pem.
+int dkim_keygen(const std::string& domain, const std::string& selector,
+                const std::string& algorithm, int bits, const std::string& out);
+int dkim_check(const std::string& config_path);
+// `mta tracking token|decode` (tracking_cmd.cpp): tracking tokens signed
+// with the config's tracking.secret, for debugging and tests.
+struct TrackingTokenOptions {
+  std::string config_path;
+  std::string kind = "click";  // open | click | unsubscribe
+  std::string message_id;      // hex; empty: a fresh id
+  std::string recipient;
+  std::string configuration_set;      // empty: the default set
+  std::string url, link_tags;         // click
+  uint32_t link_index = 0;            // click
+  std::string list_name, list_topic;  // unsubscribe
+  int64_t sent_ms = -1;               // -1: now
+  bool print_url = false;             // the whole URL under base_url
+};
+int tracking_token(const TrackingTokenOptions& o);
+int tracking_decode(const std::string& config_path, const std::string& token_or_url);
 
 // `mta ctl`: the admin API over HTTP (ctl.cpp).
 struct CtlOptions {

@@ -41,11 +41,13 @@
 #include "mta/core/clock.hpp"
 #include "mta/core/log.hpp"
 #include "mta/delivery/engine.hpp"
+#include "mta/delivery/render.hpp"
 #include "mta/dns/resolver.hpp"
 #include "mta/events/outbox.hpp"
 #include "mta/feedback/processor.hpp"
 #include "mta/feedback/record.hpp"
 #include "mta/http/metrics_server.hpp"
+#include "mta/http/tracking_server.hpp"
 #include "mta/metrics/metrics.hpp"
 #include "mta/queue/scheduler.hpp"
 #include "mta/queue/spool.hpp"
@@ -202,6 +204,11 @@ int serve(const std::string& config_path) {
     std::cerr << classifier.error().message << "\n";
     return 2;
   }
+  auto signer = load_signer(*cfg);
+  if (!signer) {
+    std::cerr << config_path << ": " << signer.error().message << "\n";
+    return 2;
+  }
   core::init_logging(cfg->log_level);
   spdlog::info("mta=starting config={} spool={} hostname={}", config_path, cfg->spool_dir,
                cfg->hostname);
@@ -248,18 +255,27 @@ int serve(const std::string& config_path) {
   auto scheduler =
       std::make_unique<queue::Scheduler>(**store, **spool, clock, scheduler_options(*cfg));
   auto engine = std::make_unique<delivery::Engine>(io, **store, *scheduler, *resolver, limiter,
-                                                   clock, cfg, *classifier);
+                                                   clock, cfg, *classifier, *signer);
   CurrentConfig current(cfg);
   const std::string reporting_mta = cfg->hostname;
   // The acceptance batch also holds the Send event and, while feedback
-  // addresses are configured, the record a later complaint is matched with.
+  // addresses or tracking are configured, the record a later complaint,
+  // open, click or unsubscribe is matched with (SES's mail object).
   (*spool)->set_batch_hook([&current](const queue::Message& m, store::Batch& b) {
     events::add_send(b, m);
-    if (!current.get()->feedback.addresses.empty()) feedback::add_record(b, m);
+    auto c = current.get();
+    if (!c->feedback.addresses.empty() || c->tracking.configured()) feedback::add_record(b, m);
   });
   (*spool)->set_accepted_hook([s = scheduler.get(), &current](auto m) {
     bool u = urgent(*current.get(), *m);
     s->admit(std::move(m), u);
+  });
+  // Tracked mail has a body per recipient: one job (transaction) each.
+  scheduler->set_per_recipient([&current](const queue::Message& m) {
+    auto c = current.get();
+    const config::ConfigurationSet* set = c->find_set(m.configuration_set);
+    if (!set) set = c->find_set(c->default_configuration_set);
+    return set && delivery::per_recipient(*c, *set, m);
   });
   scheduler->start(
       [e = engine.get()](queue::Job j) { e->dispatch(std::move(j)); },
@@ -292,6 +308,21 @@ int serve(const std::string& config_path) {
   if (cfg->metrics.listen) {
     metrics_server = std::make_unique<http::MetricsServer>(io, *cfg->metrics.listen);
     if (auto s = metrics_server->start(); !s.ok()) {
+      spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
+      return 1;
+    }
+  }
+  // Click redirects, the open pixel and one-click unsubscribe.
+  std::unique_ptr<http::TrackingServer> tracking_server;
+  if (cfg->tracking.listen) {
+    auto rules = load_machine_rules(*cfg);
+    if (!rules) {
+      std::cerr << rules.error().message << "\n";
+      return 2;
+    }
+    tracking_server =
+        std::make_unique<http::TrackingServer>(io, **store, clock, tracking_options(*cfg, *rules));
+    if (auto s = tracking_server->start(); !s.ok()) {
       spdlog::critical("mta=fatal error=\"{}\"", s.error().message);
       return 1;
     }
@@ -434,6 +465,8 @@ int serve(const std::string& config_path) {
     if (next.error) problem = next.error->to_string();
     std::shared_ptr<const config::Config> next_cfg;
     std::shared_ptr<const bounce::Classifier> next_classifier;
+    std::shared_ptr<const dkim::Signer> next_signer;
+    std::shared_ptr<const tracking::MachineRules> next_machine_rules;
     if (problem.empty()) {
       next_cfg = std::make_shared<const config::Config>(std::move(*next.config));
       auto c = load_classifier(*next_cfg);
@@ -441,6 +474,21 @@ int serve(const std::string& config_path) {
         problem = c.error().message;
       else
         next_classifier = *c;
+    }
+    if (problem.empty()) {
+      // Keys are read again: a rotated key file takes effect on SIGHUP.
+      auto sg = load_signer(*next_cfg);
+      if (!sg)
+        problem = config_path + ": " + sg.error().message;
+      else
+        next_signer = *sg;
+    }
+    if (problem.empty() && tracking_server) {
+      auto mr = load_machine_rules(*next_cfg);
+      if (!mr)
+        problem = mr.error().message;
+      else
+        next_machine_rules = *mr;
     }
     if (problem.empty()) {
       auto s = limiter.configure(limiter_ips(*next_cfg), limiter_options(*next_cfg));
@@ -454,8 +502,9 @@ int serve(const std::string& config_path) {
       spdlog::set_level(spdlog::level::from_str(cfg->log_level));
       smtp_server->reload(cfg);
       if (api_server) api_server->reload(cfg);
-      engine->reload(cfg, next_classifier);
+      engine->reload(cfg, next_classifier, next_signer);
       publisher->reload(cfg);
+      if (tracking_server) tracking_server->reconfigure(tracking_options(*cfg, next_machine_rules));
       scheduler->set_retry(scheduler_options(*cfg).retry);
       spdlog::info(
           "mta=reloaded config={} (listeners, spool_dir, dns and accounting apply at restart)",
@@ -482,6 +531,7 @@ int serve(const std::string& config_path) {
     spdlog::warn("mta=drain_timeout sessions={} connections={}", smtp_server->active_sessions(),
                  engine->connections());
   if (metrics_server) metrics_server->stop();
+  if (tracking_server) tracking_server->stop();
   if (auto s = limiter.flush(**store); !s.ok())
     spdlog::error("warmup=flush_failed error=\"{}\"", s.error().message);
   signals.cancel();

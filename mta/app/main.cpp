@@ -75,6 +75,44 @@ int main(int argc, char** argv) {
   wstatus->add_option("--config,-c", config_path, "Config file")->required();
   wstatus->add_flag("--json", json, "A JSON array");
 
+  auto* dkimcmd = app.add_subcommand("dkim", "DKIM signing keys");
+  dkimcmd->require_subcommand(1);
+  std::string dkim_domain, dkim_selector, dkim_alg = "rsa-sha256", dkim_out;
+  int dkim_bits = 2048;
+  auto* dkeygen = dkimcmd->add_subcommand(
+      "keygen", "Write a new private key (mode 0600) and print the DNS TXT record to publish");
+  dkeygen->add_option("--domain", dkim_domain, "Signing domain (d=)")->required();
+  dkeygen->add_option("--selector", dkim_selector, "Selector (s=)")->required();
+  dkeygen->add_option("--algorithm", dkim_alg, "rsa-sha256 (default) or ed25519-sha256");
+  dkeygen->add_option("--bits", dkim_bits, "RSA key size (default 2048)");
+  dkeygen->add_option("--out", dkim_out, "Key file (default ./DOMAIN.SELECTOR.pem)");
+  auto* dcheck = dkimcmd->add_subcommand(
+      "check", "Check each configured key and print the DNS TXT record it needs");
+  dcheck->add_option("--config,-c", config_path, "Config file")->required();
+
+  // Tracking tokens, for debugging links (hidden from --help; see README).
+  auto* trackcmd = app.add_subcommand("tracking", "Tracking tokens (debugging)")->group("");
+  trackcmd->require_subcommand(1);
+  mta::app::TrackingTokenOptions tok;
+  auto* ttoken = trackcmd->add_subcommand("token", "Print a signed tracking token");
+  ttoken->add_option("--config,-c", tok.config_path, "Config file")->required();
+  ttoken->add_option("--kind", tok.kind, "open, click (default) or unsubscribe");
+  ttoken->add_option("--message-id", tok.message_id, "Message id (default: a fresh one)");
+  ttoken->add_option("--recipient", tok.recipient, "Recipient address")->required();
+  ttoken->add_option("--configuration-set", tok.configuration_set, "Set (default: the default)");
+  ttoken->add_option("--url", tok.url, "Click: the original URL");
+  ttoken->add_option("--link-index", tok.link_index, "Click: the link's position");
+  ttoken->add_option("--link-tags", tok.link_tags, "Click: ses:tags \"k:v;k2:v2\"");
+  ttoken->add_option("--list", tok.list_name, "Unsubscribe: contact list (default: the set)");
+  ttoken->add_option("--topic", tok.list_topic, "Unsubscribe: topic of the list");
+  ttoken->add_option("--sent-ms", tok.sent_ms, "When the copy was sent, Unix ms (default now)");
+  ttoken->add_flag("--print-url", tok.print_url, "Print the whole URL under tracking.base_url");
+  std::string tdecode_arg;
+  auto* tdecode =
+      trackcmd->add_subcommand("decode", "Verify a token (or URL) and print its claims");
+  tdecode->add_option("--config,-c", config_path, "Config file")->required();
+  tdecode->add_option("token", tdecode_arg, "Token or tracking URL")->required();
+
   auto* cls = app.add_subcommand(
       "classify", "Classify SMTP replies like the delivery engine does (one JSON object each)");
   cls->add_option("--config,-c", config_path, "Config file (to include its bounces rules)");
@@ -161,6 +199,11 @@ int main(int argc, char** argv) {
   }
 
   if (cls->parsed()) return mta::app::classify(config_path, stage, replies, mx);
+  if (ttoken->parsed()) return mta::app::tracking_token(tok);
+  if (tdecode->parsed()) return mta::app::tracking_decode(config_path, tdecode_arg);
+  if (dkeygen->parsed())
+    return mta::app::dkim_keygen(dkim_domain, dkim_selector, dkim_alg, dkim_bits, dkim_out);
+  if (dcheck->parsed()) return mta::app::dkim_check(config_path);
   if (sinkcmd->parsed()) return mta::app::sink(sink_listen, dump);
 
   if (etail->parsed()) return mta::app::events_tail(config_path, after);

@@ -80,6 +80,13 @@ int check_config(const std::string& path) {
     std::cerr << classifier.error().message << "\n";
     return 2;
   }
+  if (cfg->tracking.listen) {
+    auto rules = load_machine_rules(*cfg);
+    if (!rules) {
+      std::cerr << rules.error().message << "\n";
+      return 2;
+    }
+  }
   std::cout << path << ": ok\n";
   return 0;
 }

@@ -29,6 +29,65 @@ core::Result<std::shared_ptr<const bounce::Classifier>> load_classifier(const co
   return std::make_shared<const bounce::Classifier>(std::move(*c));
 }
 
+core::Result<std::shared_ptr<const dkim::Signer>> load_signer(const config::Config& cfg) {
+  if (cfg.dkim.empty()) return std::shared_ptr<const dkim::Signer>();
+  std::vector<dkim::KeySpec> specs;
+  for (const auto& k : cfg.dkim) {
+    dkim::KeySpec s;
+    s.domain = k.domain;
+    s.selector = k.selector;
+    s.private_key = k.private_key;
+    auto alg = dkim::algorithm_from_string(k.algorithm);
+    if (!alg)
+      return core::make_error("dkim key " + k.domain + "/" + k.selector + ": unknown algorithm " +
+                              k.algorithm);
+    s.algorithm = *alg;
+    s.headers = k.headers;
+    specs.push_back(std::move(s));
+  }
+  return dkim::Signer::load(specs, cfg.dkim_engine == config::DkimEngine::kOpenDkim
+                                       ? dkim::Engine::kOpenDkim
+                                       : dkim::Engine::kNative);
+}
+
+core::Result<std::shared_ptr<const tracking::MachineRules>> load_machine_rules(
+    const config::Config& cfg) {
+  std::string shipped_path = cfg.tracking.machine_rules_file;
+  if (shipped_path.empty()) {
+    shipped_path = MTA_DATA_DIR "/tracking-rules.yaml";
+    for (const char* p : {MTA_DATA_DIR "/tracking-rules.yaml", "/usr/share/mta/tracking-rules.yaml",
+                          MTA_SOURCE_DIR "/config/tracking-rules.yaml"})
+      if (std::filesystem::exists(p)) {
+        shipped_path = p;
+        break;
+      }
+  }
+  auto shipped = tracking::load_machine_rules_file(shipped_path);
+  if (!shipped) return shipped.error();
+  std::vector<tracking::MachineRule> local;
+  if (!cfg.tracking.local_machine_rules_file.empty()) {
+    auto l = tracking::load_machine_rules_file(cfg.tracking.local_machine_rules_file);
+    if (!l) return l.error();
+    local = std::move(*l);
+  }
+  auto r = tracking::MachineRules::build(std::move(*shipped), std::move(local));
+  if (!r) return r.error();
+  return std::make_shared<const tracking::MachineRules>(std::move(*r));
+}
+
+http::TrackingOptions tracking_options(const config::Config& cfg,
+                                       std::shared_ptr<const tracking::MachineRules> rules) {
+  http::TrackingOptions o;
+  if (cfg.tracking.listen) o.listen = *cfg.tracking.listen;
+  o.base_url = cfg.tracking.base_url;
+  if (!cfg.tracking.secret.empty()) o.secrets.push_back(cfg.tracking.secret);
+  for (const auto& s : cfg.tracking.previous_secrets)
+    if (!s.empty()) o.secrets.push_back(s);
+  o.rules = std::move(rules);
+  for (const auto& set : cfg.configuration_sets) o.configuration_sets.push_back(set.name);
+  return o;
+}
+
 std::vector<warmup::IpWarmup> limiter_ips(const config::Config& cfg) {
   std::vector<warmup::IpWarmup> out;
   for (const auto& pool : cfg.ip_pools)

@@ -3,82 +3,23 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <unordered_map>
 
 #include "mta/bounce/classifier.hpp"
 #include "mta/bounce/rule_check.hpp"
+#include "mta/rulefile/rulefile.hpp"
 
 namespace mta::bounce {
 
 namespace {
 
-// Parsing stops at the first error by throwing this; parse_rules() turns it
-// into an Error. Nothing else sees it.
-struct Failure {
-  YAML::Mark mark;
-  std::string message;
-};
-
-[[noreturn]] void fail(const YAML::Mark& mark, std::string message) {
-  throw Failure{mark, std::move(message)};
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return "\"" + node.Scalar() + "\"";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "nothing";
-  }
-}
-
-// A value with the mark to report it at: its own, or its key's when the value
-// is empty (yaml-cpp gives null nodes no position).
-struct Value {
-  YAML::Node node;
-  YAML::Mark mark;
-};
-
-Value value_of(const YAML::Node& key, const YAML::Node& node) {
-  YAML::Mark m = node.Mark();
-  if (m.line < 0 || node.IsNull()) m = key.Mark();
-  return {node, m};
-}
-
-const std::string& scalar(const Value& v, const std::string& ctx, const char* what) {
-  if (!v.node.IsScalar()) fail(v.mark, ctx + what + ": expected a string, got " + describe(v.node));
-  return v.node.Scalar();
-}
-
-bool boolean(const Value& v, const std::string& ctx, const char* what) {
-  if (v.node.IsScalar()) {
-    const std::string& s = v.node.Scalar();
-    if (s == "true") return true;
-    if (s == "false") return false;
-  }
-  fail(v.mark, ctx + what + ": expected true or false, got " + describe(v.node));
-}
-
-// A list, or a single scalar standing for a list of one.
-std::vector<Value> list(const Value& v, const std::string& ctx, const char* what) {
-  std::vector<Value> out;
-  if (v.node.IsScalar()) {
-    out.push_back(v);
-  } else if (v.node.IsSequence()) {
-    for (const auto& item : v.node) out.push_back({item, item.Mark()});
-  } else {
-    fail(v.mark, ctx + what + ": expected a list, got " + describe(v.node));
-  }
-  return out;
-}
+using rulefile::boolean;
+using rulefile::describe;
+using rulefile::fail;
+using rulefile::list;
+using rulefile::scalar;
+using rulefile::Value;
+using rulefile::value_of;
 
 int reply_code(const Value& v, const std::string& ctx) {
   const std::string& s = scalar(v, ctx, "codes");
@@ -203,66 +144,23 @@ Rule parse_rule(const YAML::Node& node, size_t index, const std::string& file) {
   return rule;
 }
 
-std::string at(const std::string& file, const YAML::Mark& mark) {
-  if (mark.line < 0) return file + ": ";
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
-}
-
 }  // namespace
 
 core::Result<std::vector<Rule>> parse_rules(const std::string& yaml_text,
                                             const std::string& file_name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return core::make_error(at(file_name, e.mark) + e.msg);
-  }
-  try {
-    if (!root.IsMap()) fail(root.Mark(), "expected a map with a top-level \"rules\" list");
-    std::vector<Rule> rules;
-    bool has_rules = false;
-    std::unordered_map<std::string, RuleSource> ids;
-    for (const auto& kv : root) {
-      if (!kv.first.IsScalar() || kv.first.Scalar() != "rules")
-        fail(kv.first.Mark(), "unknown key " + describe(kv.first) + " (expected \"rules\")");
-      has_rules = true;
-      Value v = value_of(kv.first, kv.second);
-      if (v.node.IsNull()) continue;  // "rules:" with nothing under it
-      if (!v.node.IsSequence()) fail(v.mark, "rules: expected a list, got " + describe(v.node));
-      size_t index = 0;
-      for (const auto& item : v.node) {
-        Rule rule = parse_rule(item, index++, file_name);
-        auto [it, inserted] = ids.emplace(rule.id, rule.where);
-        if (!inserted) {
-          // Point at the id's value, not at the rule.
-          YAML::Mark mark = item.Mark();
-          for (const auto& f : item)
-            if (f.first.Scalar() == "id") mark = f.second.Mark();
-          fail(mark, "duplicate rule id \"" + rule.id + "\" (first defined at line " +
-                         std::to_string(it->second.line) + ")");
-        }
-        rules.push_back(std::move(rule));
-      }
-    }
-    if (!has_rules) fail(root.Mark(), "missing the top-level \"rules\" list");
-    return rules;
-  } catch (const Failure& f) {
-    return core::make_error(at(file_name, f.mark) + f.message);
-  }
+  std::vector<Rule> rules;
+  auto st = rulefile::parse_rules(yaml_text, file_name, [&](const YAML::Node& item, size_t index) {
+    rules.push_back(parse_rule(item, index, file_name));
+    return rulefile::RuleId{rules.back().id, rules.back().where.line};
+  });
+  if (!st.ok()) return st.error();
+  return rules;
 }
 
 core::Result<std::vector<Rule>> load_rules_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return core::make_error(path + ": cannot open: " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return core::make_error(path + ": cannot read");
-  return parse_rules(text, path);
+  auto text = rulefile::read_file(path);
+  if (!text) return text.error();
+  return parse_rules(*text, path);
 }
 
 }  // namespace mta::bounce

@@ -13,6 +13,7 @@
 #include <span>
 #include <utility>
 
+#include "mta/dkim/keys.hpp"
 #include "mta/warmup/router.hpp"
 
 namespace mta::config {
@@ -58,6 +59,8 @@ const char* to_string(EventType t) {
       return "open";
     case EventType::kClick:
       return "click";
+    case EventType::kSubscription:
+      return "subscription";
   }
   return "?";
 }
@@ -80,6 +83,8 @@ const char* ses_event_name(EventType t) {
       return "Open";
     case EventType::kClick:
       return "Click";
+    case EventType::kSubscription:
+      return "Subscription";
   }
   return "?";
 }
@@ -515,7 +520,11 @@ class Parser final {
               "warmup_schedules",
               "timezone",
               "event_destinations",
-              "feedback"});
+              "feedback",
+              "tracking",
+              "dkim",
+              "dkim_failure",
+              "dkim_engine"});
     auto hostname = m.get("hostname");
     c_.hostname = hostname ? host_name(*hostname) : local_host_name();
     c_.spool_dir = text(m.required("spool_dir"));
@@ -537,6 +546,18 @@ class Parser final {
     for (const auto& [v, target, self] : overflow_refs_) {
       if (!c_.find_pool(target)) v.fail("no ip_pool named " + quote(target));
       if (target == self) v.fail("a pool cannot overflow into itself");
+    }
+    if (auto d = m.get("dkim"))
+      for (const auto& item : list(*d)) dkim_key(item);
+    if (auto f = m.get("dkim_failure")) {
+      static constexpr const char* kNames[] = {"defer", "send_unsigned"};
+      static constexpr DkimFailure kValues[] = {DkimFailure::kDefer, DkimFailure::kSendUnsigned};
+      c_.dkim_failure = kValues[choice(*f, kNames)];
+    }
+    if (auto e = m.get("dkim_engine")) {
+      static constexpr const char* kNames[] = {"native", "opendkim"};
+      static constexpr DkimEngine kValues[] = {DkimEngine::kNative, DkimEngine::kOpenDkim};
+      c_.dkim_engine = kValues[choice(*e, kNames)];
     }
     // Destinations before sets, so each set's reference is checked where it
     // is written.
@@ -570,9 +591,81 @@ class Parser final {
       if (auto p = am.get("path")) c_.accounting.path = text(*p);
     }
     if (auto f = m.get("feedback")) feedback(*f);
+    if (auto t = m.get("tracking")) tracking(*t);
+    // A set that tracks or offers one-click unsubscribe needs the listener's
+    // base URL and secret to make its links.
+    for (const auto& [set_value, what] : needs_tracking_)
+      if (!c_.tracking.configured())
+        set_value.fail(what + " needs the top-level tracking section (base_url and secret)");
   }
 
  private:
+  void tracking(const Value& v) {
+    Map m(v, {"listen", "base_url", "secret", "previous_secrets", "machine_rules_file",
+              "local_machine_rules_file"});
+    Tracking& t = c_.tracking;
+    if (auto l = m.get("listen")) t.listen = listen_address(*l);
+    Value base = m.required("base_url");
+    t.base_url = text(base);
+    webhook_url(base, t.base_url);
+    if (t.base_url.find_first_of("?#") != std::string::npos)
+      base.expected("a base URL without a query or fragment");
+    while (!t.base_url.empty() && t.base_url.back() == '/') t.base_url.pop_back();
+    auto secret = [](const Value& sv) {
+      std::string k = text(sv);
+      if (k.size() < 16) sv.fail("must be at least 16 characters (it signs every tracking link)");
+      return k;
+    };
+    t.secret = secret(m.required("secret"));
+    if (auto p = m.get("previous_secrets"))
+      for (const auto& item : list(*p)) t.previous_secrets.push_back(secret(item));
+    if (auto f = m.get("machine_rules_file")) t.machine_rules_file = readable_file(*f);
+    if (auto f = m.get("local_machine_rules_file")) t.local_machine_rules_file = readable_file(*f);
+  }
+
+  void dkim_key(const Value& v) {
+    Map m(v, {"domain", "selector", "private_key", "algorithm", "headers"});
+    DkimKey k;
+    Value domain = m.required("domain");
+    k.domain = host_name(domain);
+    for (auto& ch : k.domain)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    while (!k.domain.empty() && k.domain.back() == '.') k.domain.pop_back();
+    Value selector = m.required("selector");
+    k.selector = host_name(selector);
+    if (k.selector.find_first_of(";=\"") != std::string::npos)
+      selector.expected("a selector of letters, digits, '-', '_' and '.'");
+    auto alg = dkim::Algorithm::kRsaSha256;
+    if (auto a = m.get("algorithm")) {
+      static constexpr const char* kNames[] = {"rsa-sha256", "ed25519-sha256"};
+      static constexpr dkim::Algorithm kValues[] = {dkim::Algorithm::kRsaSha256,
+                                                    dkim::Algorithm::kEd25519Sha256};
+      alg = kValues[choice(*a, kNames)];
+    }
+    k.algorithm = dkim::to_string(alg);
+    for (const auto& o : c_.dkim)
+      if (o.domain == k.domain && o.selector == k.selector)
+        selector.fail("a key for selector " + quote(k.selector) + " of " + quote(k.domain) +
+                      " is already defined");
+    Value key = m.required("private_key");
+    k.private_key = text(key);
+    if (auto why = dkim::check_key_file(k.private_key, alg)) key.fail(*why);
+    if (auto h = m.get("headers"))
+      for (const auto& item : non_empty_list(*h, "header field name")) {
+        std::string name = text(item);
+        for (unsigned char ch : name)
+          if (ch <= ' ' || ch >= 0x7f || ch == ':') item.expected("a header field name");
+        k.headers.push_back(std::move(name));
+      }
+    c_.dkim.push_back(std::move(k));
+  }
+
+  bool has_dkim_domain(std::string_view d) const {
+    for (const auto& k : c_.dkim)
+      if (k.domain == d) return true;
+    return false;
+  }
+
   void feedback(const Value& v) {
     Map m(v, {"addresses", "retention"});
     if (auto a = m.get("addresses")) {
@@ -663,7 +756,8 @@ class Parser final {
   }
 
   void set(const Value& v) {
-    Map m(v, {"name", "ip_pool", "priority", "event_destinations"});
+    Map m(v, {"name", "ip_pool", "priority", "event_destinations", "tracking", "list_unsubscribe",
+              "dkim_domain"});
     ConfigurationSet s;
     Value name = m.required("name");
     s.name = text(name);
@@ -685,6 +779,33 @@ class Parser final {
           if (other == n) item.fail(quote(n) + " is listed twice");
         s.event_destinations.push_back(std::move(n));
       }
+    if (auto t = m.get("tracking")) {
+      Map tm(*t, {"opens", "clicks"});
+      if (auto o = tm.get("opens")) s.tracking.opens = boolean(*o);
+      if (auto c = tm.get("clicks")) s.tracking.clicks = boolean(*c);
+      if (s.tracking.any()) needs_tracking_.emplace_back(*t, "tracking");
+    }
+    if (auto l = m.get("list_unsubscribe")) {
+      Map lm(*l, {"enabled", "mailto"});
+      if (auto e = lm.get("enabled")) s.list_unsubscribe.enabled = boolean(*e);
+      if (auto mt = lm.get("mailto")) {
+        std::string a = text(*mt);
+        if (a.rfind("mailto:", 0) == 0) a.erase(0, 7);
+        size_t at = a.find('@');
+        bool ok = at != std::string::npos && at > 0 && at + 1 < a.size();
+        for (unsigned char ch : a) ok = ok && ch > ' ' && ch < 0x7f && ch != '<' && ch != '>';
+        if (!ok) mt->expected("an email address like \"unsubscribe@example.com\"");
+        s.list_unsubscribe.mailto = std::move(a);
+      }
+      if (s.list_unsubscribe.enabled) needs_tracking_.emplace_back(*l, "list_unsubscribe");
+    }
+    if (auto d = m.get("dkim_domain")) {
+      s.dkim_domain = text(*d);
+      for (auto& ch : s.dkim_domain)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+      if (!has_dkim_domain(s.dkim_domain))
+        d->fail("no dkim key for domain " + quote(s.dkim_domain));
+    }
     c_.configuration_sets.push_back(std::move(s));
   }
 
@@ -716,8 +837,9 @@ class Parser final {
       d.webhook.retry_window = duration(*r, seconds(1), hours(24 * 30));
     if (auto e = m.get("events")) {
       d.events = 0;
-      static constexpr const char* kNames[] = {"send",   "delivery",       "bounce", "complaint",
-                                               "reject", "delivery_delay", "open",   "click"};
+      static constexpr const char* kNames[] = {"send",      "delivery", "bounce",
+                                               "complaint", "reject",   "delivery_delay",
+                                               "open",      "click",    "subscription"};
       static_assert(std::size(kNames) == kEventTypeCount);
       for (const auto& item : non_empty_list(*e, "event type")) {
         uint32_t bit = 1u << choice(item, kNames);
@@ -1038,6 +1160,9 @@ class Parser final {
   Config& c_;
   std::vector<Bound> bound_;
   std::vector<OverflowRef> overflow_refs_;
+  // Sets' tracking / list_unsubscribe sections, checked once the top-level
+  // tracking section is read.
+  std::vector<std::pair<Value, std::string>> needs_tracking_;
 };
 
 Error error_at(const std::string& name, const YAML::Mark& mark, std::string message) {

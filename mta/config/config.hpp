@@ -111,11 +111,29 @@ struct WarmupSchedule {
 enum class Priority { kHigh, kNormal, kBulk };
 const char* to_string(Priority p);
 
+// Open and click tracking of a configuration set's HTML mail (issue 8).
+struct SetTracking {
+  bool opens = false;   // a 1x1 GIF before </body>
+  bool clicks = false;  // http(s) links through {base_url}/c/{token}
+  bool any() const { return opens || clicks; }
+};
+
+// One-click unsubscribe headers (RFC 8058, RFC 2369) on a set's mail.
+struct ListUnsubscribe {
+  bool enabled = false;
+  std::string mailto;  // also offered as <mailto:...>; empty: only the HTTPS link
+};
+
 struct ConfigurationSet {
   std::string name;
   std::string ip_pool;
   Priority priority = Priority::kNormal;
   std::vector<std::string> event_destinations;  // names in Config::event_destinations
+  SetTracking tracking;
+  ListUnsubscribe list_unsubscribe;
+  // d= for mail whose From domain has no key of its own; must have a key in
+  // Config::dkim. Empty: such mail goes out unsigned.
+  std::string dkim_domain;
 };
 
 // The event types a destination can ask for (SES's eventType values).
@@ -127,9 +145,10 @@ enum class EventType {
   kReject,
   kDeliveryDelay,
   kOpen,
-  kClick
+  kClick,
+  kSubscription  // a recipient unsubscribed (one-click List-Unsubscribe)
 };
-inline constexpr int kEventTypeCount = 8;
+inline constexpr int kEventTypeCount = 9;
 const char* to_string(EventType t);       // config spelling: "delivery_delay"
 const char* ses_event_name(EventType t);  // SES eventType: "DeliveryDelay"
 std::optional<EventType> event_type_from_ses(std::string_view ses_name);
@@ -260,6 +279,35 @@ struct Feedback {
   bool is_feedback_address(std::string_view address) const;  // case-insensitive
 };
 
+// The tracking listener: click redirects, the open pixel and one-click
+// unsubscribe (/c/, /o/, /u/).
+struct Tracking {
+  std::optional<core::HostPort> listen;       // unset: no listener
+  std::string base_url;                       // "https://t.example.com", no trailing slash
+  std::string secret;                         // HMAC key of the tokens (16+ bytes)
+  std::vector<std::string> previous_secrets;  // still accepted: key rotation
+  // Machine-traffic rules (prefetch, image proxies, link scanners). Empty:
+  // the shipped file; local rules are tried first.
+  std::string machine_rules_file;
+  std::string local_machine_rules_file;
+  bool configured() const { return !base_url.empty() && !secret.empty(); }
+};
+
+// A DKIM signing key (issue 9). Several keys per domain sign together
+// (RSA + Ed25519, RFC 8463).
+struct DkimKey {
+  std::string domain;  // d=, lowercase
+  std::string selector;
+  std::string private_key;               // PEM file (PKCS#1 or PKCS#8), mode 0600
+  std::string algorithm = "rsa-sha256";  // | "ed25519-sha256"
+  std::vector<std::string> headers;      // empty: the default signed set
+};
+
+enum class DkimFailure { kDefer, kSendUnsigned };
+// Which code makes the signatures (mta/dkim/signer.hpp): our own relaxed
+// canonicalization over OpenSSL (keys parsed once), or libopendkim.
+enum class DkimEngine { kNative, kOpenDkim };
+
 struct Bounces {
   // The shipped rules; empty: the packaged file (/usr/share/mta/...) or,
   // in a build tree, config/bounce-rules.yaml.
@@ -291,6 +339,12 @@ struct Config {
   Feedback feedback;
   Bounces bounces;
   std::vector<EventDestination> event_destinations;
+  Tracking tracking;
+  std::vector<DkimKey> dkim;
+  // What happens to a message that should be signed when signing fails:
+  // retried later (defer, the default) or sent without a signature.
+  DkimFailure dkim_failure = DkimFailure::kDefer;
+  DkimEngine dkim_engine = DkimEngine::kNative;
 
   const ConfigurationSet* find_set(std::string_view name) const;  // case-sensitive
   const EventDestination* find_destination(std::string_view name) const;

@@ -23,6 +23,8 @@
 #include "mta/bounce/classifier.hpp"
 #include "mta/config/config.hpp"
 #include "mta/delivery/client.hpp"
+#include "mta/delivery/render.hpp"
+#include "mta/dkim/signer.hpp"
 #include "mta/dns/resolver.hpp"
 #include "mta/metrics/metrics.hpp"
 #include "mta/protocol/message.hpp"
@@ -156,7 +158,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   Impl(asio::io_context& io, store::Store& store, queue::Scheduler& sched, dns::Resolver& resolver,
        warmup::Limiter& limiter, const core::Clock& clock,
        std::shared_ptr<const config::Config> cfg,
-       std::shared_ptr<const bounce::Classifier> classifier)
+       std::shared_ptr<const bounce::Classifier> classifier,
+       std::shared_ptr<const dkim::Signer> signer)
       : io(io),
         store(store),
         sched(sched),
@@ -166,7 +169,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         clock(clock),
         tls(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)),
         cfg(std::move(cfg)),
-        classifier(std::move(classifier)) {
+        classifier(std::move(classifier)),
+        signer(std::move(signer)) {
     // Opportunistic TLS between MTAs does not verify certificates (RFC 7435);
     // MTA-STS and DANE are the ways to demand more.
     tls->set_verify_mode(asio::ssl::verify_none);
@@ -202,6 +206,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   mutable std::mutex mu;
   std::shared_ptr<const config::Config> cfg;
   std::shared_ptr<const bounce::Classifier> classifier;
+  std::shared_ptr<const dkim::Signer> signer;
   std::unordered_map<std::string, std::shared_ptr<Destination>> dests;
   std::unordered_set<std::string> warned_sets;  // removed sets already logged
   std::set<std::string> paused[3];              // by Engine::Pause: pools, IPs, domains
@@ -211,6 +216,18 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   static constexpr size_t kMaxKnownDomains = 200000;
   bool stopping = false;
   std::atomic<size_t> connections{0};
+
+  metrics::Counter dkim_failures = metrics::counter(
+      "mta_dkim_failures_total", "Messages whose DKIM signing failed (deferred, or sent unsigned)");
+  // One per signature, by d= domain (configured key domains only: bounded)
+  // and algorithm.
+  void count_signed(const dkim::Signer& sg, const std::string& domain) {
+    for (auto a : sg.algorithms(domain))
+      metrics::counter("mta_dkim_signatures_total",
+                       "DKIM signatures made, by d= domain and algorithm",
+                       {{"domain", domain}, {"algorithm", dkim::to_string(a)}})
+          .inc();
+  }
 
   metrics::Gauge conn_gauge =
       metrics::gauge("mta_delivery_connections", "Open outbound SMTP connections");
@@ -831,7 +848,42 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       finish_all(w, from_reply(cls, r, bounce::Stage::kAny, provider), src, provider);
       co_return;
     }
-    std::string payload = protocol::dot_stuff(**body);
+    std::string payload;
+    uint64_t size = m.size;
+    {
+      std::shared_ptr<const dkim::Signer> sg;
+      {
+        std::lock_guard lock(mu);
+        sg = signer;
+      }
+      const config::ConfigurationSet* set = set_of(cfg, m);
+      std::string_view one =
+          job->rcpts.size() == 1 ? std::string_view(job->rcpts[0].address) : std::string_view();
+      auto rendered = render(cfg, *set, sg.get(), m, one, std::move(**body), wall_ms());
+      if (!rendered) {
+        dkim_failures.inc();
+        spdlog::error("id={} event=render_failed error=\"{}\"", m.id.hex(),
+                      rendered.error().message);
+        // A local problem: retried like a temporary failure, never sent
+        // unsigned unless the operator said so (dkim_failure).
+        queue::Outcome o;
+        o.fate = queue::Fate::kDeferred;
+        o.reply = "451 4.3.0 " + rendered.error().message;
+        o.bounce_type = "Transient";
+        o.bounce_subtype = "General";
+        o.category = "local";
+        finish_all(w, o, src, provider);
+        co_return;
+      }
+      if (!rendered->dkim_domain.empty()) count_signed(*sg, rendered->dkim_domain);
+      if (rendered->dkim_failed) {
+        dkim_failures.inc();
+        spdlog::warn("id={} event=sent_unsigned error=\"{}\" (dkim_failure: send_unsigned)",
+                     m.id.hex(), rendered->dkim_error);
+      }
+      size = rendered->message.size();
+      payload = protocol::dot_stuff(rendered->message);
+    }
 
     TxResult tx;
     for (int round = 0;; ++round) {
@@ -852,14 +904,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         finish_all(w, from_reply(cls, r, bounce::Stage::kData, provider), src, provider);
         co_return;
       }
-      if (client.max_size() > 0 && m.size > client.max_size()) {
+      if (client.max_size() > 0 && size > client.max_size()) {
         protocol::Reply r{552, "5.3.4",
-                          fmt::format("message size {} exceeds the {} bytes {} accepts", m.size,
+                          fmt::format("message size {} exceeds the {} bytes {} accepts", size,
                                       client.max_size(), client.hop().host)};
         finish_all(w, from_reply(cls, r, bounce::Stage::kMail, provider), src, provider);
         co_return;
       }
-      tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, m.size);
+      tx = co_await client.send(m.mail_from, rcpts, payload, m.eight_bit, size);
       bool nothing_heard = tx.broken && tx.mail.code == 0;
       if (reused && nothing_heard && round == 0) {
         spdlog::debug("delivery=stale_connection domain={} host={}", job->domain,
@@ -932,9 +984,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 Engine::Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
                dns::Resolver& resolver, warmup::Limiter& limiter, const core::Clock& clock,
                std::shared_ptr<const config::Config> cfg,
-               std::shared_ptr<const bounce::Classifier> classifier)
+               std::shared_ptr<const bounce::Classifier> classifier,
+               std::shared_ptr<const dkim::Signer> signer)
     : impl_(std::make_shared<Impl>(io, store, scheduler, resolver, limiter, clock, std::move(cfg),
-                                   std::move(classifier))) {}
+                                   std::move(classifier), std::move(signer))) {}
 
 Engine::~Engine() = default;
 
@@ -943,10 +996,12 @@ void Engine::dispatch(queue::Job job) {
 }
 
 void Engine::reload(std::shared_ptr<const config::Config> cfg,
-                    std::shared_ptr<const bounce::Classifier> classifier) {
+                    std::shared_ptr<const bounce::Classifier> classifier,
+                    std::shared_ptr<const dkim::Signer> signer) {
   std::lock_guard lock(impl_->mu);
   impl_->cfg = std::move(cfg);
   impl_->classifier = std::move(classifier);
+  impl_->signer = std::move(signer);
 }
 
 core::Status Engine::set_paused(Pause kind, const std::string& name, bool paused) {

@@ -25,6 +25,13 @@
 // for a short while and its queued jobs are deferred without connecting
 // (Postfix's dead-destination rule).
 //
+// Rendering (render.hpp): every job's bytes are rendered (tracking, the
+// List-Unsubscribe fields, DKIM signatures) just before its transaction.
+// Sets with tracking or one-click unsubscribe get a different body per
+// recipient: the daemon has the scheduler make one job per recipient for
+// them (delivery::per_recipient, queue::Scheduler::set_per_recipient); a
+// job of several recipients gets no per-recipient links.
+//
 // Units: a job takes one unit of its IP's allowance when routed; the unit
 // is given back when no SMTP transaction was started (dead destination,
 // connection failure, shutdown). Every reply of a transaction reports its
@@ -60,6 +67,9 @@ class Clock;
 namespace mta::warmup {
 class Limiter;
 }
+namespace mta::dkim {
+class Signer;
+}
 
 namespace mta::delivery {
 
@@ -68,7 +78,8 @@ class Engine final {
   Engine(asio::io_context& io, store::Store& store, queue::Scheduler& scheduler,
          dns::Resolver& resolver, warmup::Limiter& limiter, const core::Clock& clock,
          std::shared_ptr<const config::Config> cfg,
-         std::shared_ptr<const bounce::Classifier> classifier);
+         std::shared_ptr<const bounce::Classifier> classifier,
+         std::shared_ptr<const dkim::Signer> signer = nullptr);
   ~Engine();
 
   void dispatch(queue::Job job);
@@ -87,7 +98,8 @@ class Engine final {
   // routed `domain` to; "" when it has not routed it yet.
   std::string provider_of(const std::string& domain) const;
   void reload(std::shared_ptr<const config::Config> cfg,
-              std::shared_ptr<const bounce::Classifier> classifier);
+              std::shared_ptr<const bounce::Classifier> classifier,
+              std::shared_ptr<const dkim::Signer> signer);
   // Stops taking jobs: queued ones are given back (postponed), connections
   // finish their current transaction and close. Returns at once;
   // connections() reaching zero means done.

@@ -245,6 +245,114 @@ void add_complaint(store::Batch& b, const queue::Message& m, const Complaint& c)
   put_event(b, complaint_json(m, c));
 }
 
+namespace {
+
+// The mail object of a tracking event: the message as one recipient got it.
+json tracked_mail(const queue::Message& m, const std::string& recipient) {
+  json mail = mail_object(m, {});
+  mail["destination"] = json::array({recipient});
+  // Without the message's record (trimmed after feedback.retention) only
+  // the token's fields are known: no headers, no source address.
+  if (mail["commonHeaders"].is_null()) mail["commonHeaders"] = json::object();
+  if (m.client_ip.empty()) mail["tags"].erase("ses:source-ip");
+  return mail;
+}
+
+// SES ses:tags "k:v;k2:v2" -> {"k": ["v"], "k2": ["v2"]}; a pair without
+// ':' is a key with an empty value.
+json link_tags_json(std::string_view tags) {
+  json out = json::object();
+  while (!tags.empty()) {
+    size_t semi = tags.find(';');
+    std::string_view pair = tags.substr(0, semi);
+    tags = semi == std::string_view::npos ? std::string_view{} : tags.substr(semi + 1);
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+      while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+      return s;
+    };
+    size_t colon = pair.find(':');
+    std::string key(trim(pair.substr(0, colon)));
+    std::string value(colon == std::string_view::npos ? "" : trim(pair.substr(colon + 1)));
+    if (key.empty()) continue;
+    out[key].push_back(value);
+  }
+  return out;
+}
+
+json machine_json(bool machine, const std::string& reason, const std::string& recipient) {
+  json ours = {{"machine", machine}, {"recipient", recipient}};
+  if (!reason.empty()) ours["machineReason"] = reason;
+  return ours;
+}
+
+}  // namespace
+
+std::string open_json(const queue::Message& m, const Open& o) {
+  json e;
+  e["eventType"] = "Open";
+  e["mail"] = tracked_mail(m, o.recipient);
+  e["open"] = {
+      {"ipAddress", o.ip_address}, {"timestamp", iso8601(o.now_ms)}, {"userAgent", o.user_agent}};
+  e["mta"] = machine_json(o.machine, o.machine_reason, o.recipient);
+  return e.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void add_open(store::Batch& b, const queue::Message& m, const Open& o) {
+  put_event(b, open_json(m, o));
+}
+
+std::string click_json(const queue::Message& m, const Click& c) {
+  json e;
+  e["eventType"] = "Click";
+  e["mail"] = tracked_mail(m, c.recipient);
+  e["click"] = {{"ipAddress", c.ip_address},
+                {"link", c.link},
+                {"linkTags", link_tags_json(c.link_tags)},
+                {"timestamp", iso8601(c.now_ms)},
+                {"userAgent", c.user_agent}};
+  json ours = machine_json(c.machine, c.machine_reason, c.recipient);
+  ours["linkIndex"] = c.link_index;
+  e["mta"] = std::move(ours);
+  return e.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void add_click(store::Batch& b, const queue::Message& m, const Click& c) {
+  put_event(b, click_json(m, c));
+}
+
+std::string subscription_json(const queue::Message& m, const Subscription& s) {
+  // Before: subscribed (we keep no per-contact preferences, and a link is
+  // only offered to recipients who were sent to). After: opted out of the
+  // topic, or of everything in the list (or set) when there is no topic.
+  json topics_new = json::array(), topics_old = json::array();
+  if (!s.topic.empty()) {
+    topics_new.push_back({{"topicName", s.topic}, {"subscriptionStatus", "OptOut"}});
+    topics_old.push_back({{"topicName", s.topic}, {"subscriptionStatus", "OptIn"}});
+  }
+  json e;
+  e["eventType"] = "Subscription";
+  e["mail"] = tracked_mail(m, s.recipient);
+  e["subscription"] = {
+      {"contactList", s.contact_list},
+      {"timestamp", iso8601(s.now_ms)},
+      {"source", "UnsubscribeHeader"},
+      {"newTopicPreferences",
+       {{"unsubscribeAll", s.topic.empty()}, {"topicSubscriptionStatus", std::move(topics_new)}}},
+      {"oldTopicPreferences",
+       {{"unsubscribeAll", false}, {"topicSubscriptionStatus", std::move(topics_old)}}}};
+  json ours = {{"recipient", s.recipient},
+               {"scope", s.configuration_set_scope ? "configuration_set" : "contact_list"}};
+  if (!s.ip_address.empty()) ours["ipAddress"] = s.ip_address;
+  if (!s.user_agent.empty()) ours["userAgent"] = s.user_agent;
+  e["mta"] = std::move(ours);
+  return e.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void add_subscription(store::Batch& b, const queue::Message& m, const Subscription& s) {
+  put_event(b, subscription_json(m, s));
+}
+
 core::Status tail(const store::Store& s, std::string_view after,
                   const std::function<bool(std::string_view, std::string_view)>& fn) {
   std::string from;

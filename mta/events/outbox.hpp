@@ -59,6 +59,53 @@ struct Complaint {
 void add_complaint(store::Batch& b, const queue::Message& m, const Complaint& c);
 std::string complaint_json(const queue::Message& m, const Complaint& c);
 
+// Open and click tracking (the tracking listener, mta/http). `m` is the
+// message as its feedback record keeps it, or as much as the token tells
+// when the record is gone; mail.destination is the one recipient below.
+struct Open {
+  std::string recipient;  // whose copy was opened
+  int64_t now_ms = 0;     // timestamp
+  std::string ip_address, user_agent;
+  // Ours, under "mta": machine traffic (mta/tracking/machine.hpp).
+  bool machine = false;
+  std::string machine_reason;  // the rule id; "" omits it
+};
+// Adds an "Open" event: "open": {ipAddress, timestamp, userAgent}.
+void add_open(store::Batch& b, const queue::Message& m, const Open& o);
+std::string open_json(const queue::Message& m, const Open& o);
+
+struct Click {
+  std::string recipient;
+  int64_t now_ms = 0;
+  std::string ip_address, user_agent;
+  std::string link;       // the original URL
+  std::string link_tags;  // SES ses:tags "k:v;k2:v2" -> linkTags {"k": ["v"], ...}
+  uint32_t link_index = 0;
+  bool machine = false;
+  std::string machine_reason;
+};
+// Adds a "Click" event: "click": {ipAddress, link, linkTags, timestamp,
+// userAgent}.
+void add_click(store::Batch& b, const queue::Message& m, const Click& c);
+std::string click_json(const queue::Message& m, const Click& c);
+
+// A one-click unsubscribe (RFC 8058 POST to the List-Unsubscribe URL).
+struct Subscription {
+  std::string recipient;
+  int64_t now_ms = 0;
+  // The scope (queue::ListScope): a contact list, optionally one topic of
+  // it, or, for mail sent without list options, the configuration set.
+  // SES always names a contact list, so a set-scoped unsubscribe puts the
+  // set's name in subscription.contactList and says so in mta.scope.
+  std::string contact_list, topic;
+  bool configuration_set_scope = false;
+  std::string ip_address, user_agent;  // who posted (ours, under "mta")
+};
+// Adds a "Subscription" event: "subscription": {contactList, timestamp,
+// source: "UnsubscribeHeader", newTopicPreferences, oldTopicPreferences}.
+void add_subscription(store::Batch& b, const queue::Message& m, const Subscription& s);
+std::string subscription_json(const queue::Message& m, const Subscription& s);
+
 // Visits stored events oldest first, from `after` (an event id in hex,
 // exclusive; empty for the start).
 core::Status tail(const store::Store& s, std::string_view after,

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "mta/protocol/message.hpp"
 
 namespace mta::intake {
@@ -10,12 +13,54 @@ namespace {
 constexpr std::string_view kSetHeader = "X-SES-CONFIGURATION-SET";
 constexpr std::string_view kSetAlias = "X-Configuration-Set";
 constexpr std::string_view kTagsHeader = "X-SES-MESSAGE-TAGS";
+constexpr std::string_view kListHeader = "X-SES-LIST-MANAGEMENT-OPTIONS";
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 Rejected reject(int code, std::string enhanced, std::string text, std::string reason) {
   return Rejected{protocol::Reply{code, std::move(enhanced), std::move(text)}, std::move(reason)};
 }
 
 }  // namespace
+
+bool valid_list_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '_' && c != '-') return false;
+  return true;
+}
+
+ListOptions parse_list_options(std::string_view value) {
+  ListOptions o;
+  size_t semi = value.find(';');
+  std::string_view list = trim(value.substr(0, semi));
+  if (!valid_list_name(list)) {
+    o.error = "the contact list name must be 1 to 128 letters, digits, '_' or '-'";
+    return o;
+  }
+  o.list = std::string(list);
+  if (semi != std::string_view::npos) {
+    std::string_view rest = trim(value.substr(semi + 1));
+    if (rest.size() < 6 ||
+        !std::equal(rest.begin(), rest.begin() + 6, "topic=", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      o.error = "expected \"topic=NAME\" after ';'";
+      return o;
+    }
+    std::string_view topic = trim(rest.substr(6));
+    if (!valid_list_name(topic)) {
+      o.error = "the topic name must be 1 to 128 letters, digits, '_' or '-'";
+      return o;
+    }
+    o.topic = std::string(topic);
+  }
+  return o;
+}
 
 std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission sub,
                                          const core::MessageId& id, int64_t now_ms) {
@@ -32,6 +77,19 @@ std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission s
     if (parsed.error)
       return reject(554, "5.6.0", "Invalid X-SES-MESSAGE-TAGS: " + *parsed.error, "bad_tags");
     for (auto& t : parsed.tags) tags.push_back(std::move(t));
+  }
+
+  std::string list_name, list_topic;
+  if (sub.list_management) {
+    list_name = std::move(sub.list_management->first);
+    list_topic = std::move(sub.list_management->second);
+  } else if (auto raw = protocol::header_value(head, kListHeader)) {
+    auto parsed = parse_list_options(*raw);
+    if (parsed.error)
+      return reject(554, "5.6.0", "Invalid X-SES-LIST-MANAGEMENT-OPTIONS: " + *parsed.error,
+                    "bad_list_options");
+    list_name = std::move(parsed.list);
+    list_topic = std::move(parsed.topic);
   }
 
   const config::ConfigurationSet* set = nullptr;
@@ -51,7 +109,7 @@ std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission s
   bool has_date = protocol::header_value(head, "Date").has_value();
 
   std::string body = std::move(sub.body);
-  protocol::remove_headers(body, {kSetHeader, kSetAlias, kTagsHeader});
+  protocol::remove_headers(body, {kSetHeader, kSetAlias, kTagsHeader, kListHeader});
 
   std::string hex = id.hex();
   std::string with = sub.tls ? (sub.auth_user.empty() ? "ESMTPS" : "ESMTPSA")
@@ -76,6 +134,8 @@ std::variant<Prepared, Rejected> prepare(const config::Config& cfg, Submission s
   p.message.recipients = std::move(sub.recipients);
   p.message.configuration_set = set->name;
   p.message.tags = std::move(tags);
+  p.message.list_name = std::move(list_name);
+  p.message.list_topic = std::move(list_topic);
   p.message.client_ip = std::move(sub.client_ip);
   p.message.auth_user = std::move(sub.auth_user);
   p.message.protocol = std::move(sub.protocol);

@@ -3,7 +3,8 @@
 //
 // prepare() resolves the configuration set (X-SES-CONFIGURATION-SET or its
 // alias X-Configuration-Set, else the authenticated user's set, else the
-// default), parses X-SES-MESSAGE-TAGS, removes both headers, and adds our
+// default), parses X-SES-MESSAGE-TAGS and X-SES-LIST-MANAGEMENT-OPTIONS,
+// removes those headers, and adds our
 // trace headers: Received, X-MTA-Message-ID, and Message-ID and Date when
 // the submitter gave none. It refuses (with the SMTP reply to give) an
 // unknown configuration set or malformed tags. Pure: no I/O, so it is
@@ -37,7 +38,19 @@ struct Submission {
   // take precedence over the headers.
   std::optional<std::string> configuration_set;
   std::vector<std::pair<std::string, std::string>> tags;
+  // SES v2 ListManagementOptions {ContactListName, TopicName}; takes
+  // precedence over the X-SES-LIST-MANAGEMENT-OPTIONS header.
+  std::optional<std::pair<std::string, std::string>> list_management;
 };
+
+// X-SES-LIST-MANAGEMENT-OPTIONS: "contactList" or "contactList; topic=name"
+// (SES's syntax). Names: 1..128 of letters, digits, '_' and '-'.
+struct ListOptions {
+  std::string list, topic;
+  std::optional<std::string> error;
+};
+ListOptions parse_list_options(std::string_view value);
+bool valid_list_name(std::string_view name);
 
 struct Prepared {
   queue::Message message;

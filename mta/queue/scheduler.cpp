@@ -69,6 +69,28 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   std::condition_variable cv;
   SchedulerOptions opts;
   std::function<void(Job)> dispatch;
+  std::function<bool(const Message&)> per_recipient;  // set before start()
+
+  // The jobs of one message: per domain, or per recipient when its bodies
+  // differ per recipient (tracking, unsubscribe links).
+  std::vector<Job> make_jobs(std::map<std::string, Job> by_domain, const Message& m) {
+    std::vector<Job> out;
+    bool split = per_recipient && per_recipient(m);
+    for (auto& [_, job] : by_domain) {
+      if (!split || job.rcpts.size() == 1) {
+        out.push_back(std::move(job));
+        continue;
+      }
+      for (auto& r : job.rcpts) {
+        Job one;
+        one.message = job.message;
+        one.domain = job.domain;
+        one.rcpts.push_back(std::move(r));
+        out.push_back(std::move(one));
+      }
+    }
+    return out;
+  }
   EventHook hook;
 
   // Everything below is guarded by mu.
@@ -103,30 +125,39 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   // Marks a schedule key in flight; false if it already is.
   bool claim(const std::string& key) { return in_flight.insert(key).second; }
 
-  void fill_suppression(Job::Rcpt& r) {
+  // Global suppressions first, then an unsubscribe from the message's list
+  // (or set) scope.
+  void fill_suppression(Job::Rcpt& r, const Message& m) {
     auto s = find_suppression(store, r.address);
     if (s && s->has_value()) {
       r.suppressed = true;
       r.suppression_reason = (*s)->reason;
+      return;
+    }
+    auto u = find_unsubscribe(store, m, r.address);
+    if (u && u->has_value()) {
+      r.suppressed = true;
+      r.suppression_reason = (*u)->reason;
     }
   }
 
   // ---- admission of fresh mail ---------------------------------------------
 
   void admit(std::shared_ptr<const Message> msg, bool urgent) {
-    std::map<std::string, Job> jobs;
+    std::map<std::string, Job> by_domain;
     for (uint32_t i = 0; i < msg->recipients.size(); ++i) {
       Job::Rcpt r;
       r.index = i;
       r.address = msg->recipients[i];
       r.schedule_key = schedule_key(kClassNew, msg->received_ms, msg->id, i);
-      fill_suppression(r);
+      fill_suppression(r, *msg);
       auto domain = protocol::domain_of(r.address);
-      auto& job = jobs[domain];
+      auto& job = by_domain[domain];
       job.domain = domain;
       job.message = msg;
       job.rcpts.push_back(std::move(r));
     }
+    std::vector<Job> jobs = make_jobs(std::move(by_domain), *msg);
     {
       std::lock_guard lock(mu);
       size_t n = msg->recipients.size();
@@ -138,10 +169,10 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       }
       // A scan that started after the commit may have taken some of them
       // already: then it owns the whole message's due entries.
-      for (auto& [_, job] : jobs)
+      for (auto& job : jobs)
         for (auto& r : job.rcpts)
           if (in_flight.count(r.schedule_key)) return;
-      for (auto& [_, job] : jobs)
+      for (auto& job : jobs)
         for (auto& r : job.rcpts) claim(r.schedule_key);
       auto& l = live[std::string(msg->id.key())];
       l.message = msg;
@@ -150,7 +181,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       active += n;
       active_gauge().set(static_cast<double>(active));
     }
-    for (auto& [_, job] : jobs) dispatch(std::move(job));
+    for (auto& job : jobs) dispatch(std::move(job));
   }
 
   // ---- the scan ------------------------------------------------------------
@@ -254,8 +285,18 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       } else {
         for (auto& [_, job] : group) {
           job.message = msg;
-          out.push_back(std::move(job));
+          for (auto& r : job.rcpts) fill_suppression(r, *msg);
         }
+        // Split per recipient once the message is known: one more ref per
+        // extra job (the domain jobs' refs keep the entry alive meanwhile;
+        // nothing is dispatched before the scan returns).
+        size_t domains = group.size();
+        auto jobs = make_jobs(std::move(group), *msg);
+        if (jobs.size() > domains) {
+          std::lock_guard lock(mu);
+          live[std::string(cur.key())].refs += static_cast<int>(jobs.size() - domains);
+        }
+        for (auto& job : jobs) out.push_back(std::move(job));
       }
       group.clear();
     };
@@ -284,7 +325,6 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
             have_cur = true;
           }
           Job::Rcpt r = rcpt_of(k, *entry, std::move(key));
-          fill_suppression(r);
           auto domain = protocol::domain_of(r.address);
           auto& job = group[domain];
           job.domain = domain;
@@ -586,6 +626,10 @@ Scheduler::~Scheduler() {
   stop();
 }
 
+void Scheduler::set_per_recipient(std::function<bool(const Message&)> fn) {
+  impl_->per_recipient = std::move(fn);
+}
+
 void Scheduler::start(std::function<void(Job)> dispatch, EventHook hook) {
   impl_->dispatch = std::move(dispatch);
   impl_->hook = std::move(hook);
@@ -637,6 +681,26 @@ std::chrono::milliseconds Scheduler::interval(const RetryPolicy& p, uint32_t att
 
 // ---- suppression list --------------------------------------------------------
 
+namespace {
+
+// Unsubscribe keys: '\x01' kind name '\0' topic '\0' address. Addresses
+// never start with a control character.
+constexpr char kUnsubscribePrefix = '\x01';
+
+std::string unsubscribe_key(const ListScope& scope, std::string_view address) {
+  std::string k;
+  k += kUnsubscribePrefix;
+  k += static_cast<char>(scope.kind);
+  k += scope.name;
+  k += '\0';
+  k += scope.topic;
+  k += '\0';
+  k += lower(address);
+  return k;
+}
+
+}  // namespace
+
 std::string encode(const SuppressionEntry& e) {
   Writer w;
   w.u8(1);
@@ -682,9 +746,55 @@ core::Result<std::optional<SuppressionEntry>> find_suppression(const store::Stor
 core::Status list_suppressions(const store::Store& s,
                                const std::function<bool(const SuppressionEntry&)>& fn) {
   return s.scan(store::Cf::kSuppression, {}, {}, [&](std::string_view k, std::string_view v) {
+    if (!k.empty() && k[0] == kUnsubscribePrefix) return true;
     auto e = decode_suppression(k, v);
     if (!e) return true;
     return fn(*e);
+  });
+}
+
+ListScope list_scope_of(const Message& m) {
+  if (!m.list_name.empty()) return {ListScope::Kind::kContactList, m.list_name, m.list_topic};
+  return {ListScope::Kind::kConfigurationSet, m.configuration_set, {}};
+}
+
+void put_unsubscribe(store::Batch& b, const ListScope& scope, const SuppressionEntry& e) {
+  b.put(store::Cf::kSuppression, unsubscribe_key(scope, e.address), encode(e));
+}
+
+core::Result<std::optional<SuppressionEntry>> find_unsubscribe(const store::Store& s,
+                                                               const Message& m,
+                                                               std::string_view address) {
+  ListScope scope = list_scope_of(m);
+  std::vector<ListScope> tried{scope};
+  if (!scope.topic.empty()) tried.push_back({scope.kind, scope.name, {}});
+  for (const auto& sc : tried) {
+    std::string key = unsubscribe_key(sc, address);
+    auto v = s.get(store::Cf::kSuppression, key);
+    if (!v) return v.error();
+    if (!v->has_value()) continue;
+    auto e = decode_suppression(lower(address), **v);
+    if (!e) return core::make_error("undecodable unsubscribe entry for " + lower(address));
+    return e;
+  }
+  return std::optional<SuppressionEntry>();
+}
+
+core::Status list_unsubscribes(
+    const store::Store& s,
+    const std::function<bool(const ListScope&, const SuppressionEntry&)>& fn) {
+  std::string from(1, kUnsubscribePrefix), to(1, static_cast<char>(kUnsubscribePrefix + 1));
+  return s.scan(store::Cf::kSuppression, from, to, [&](std::string_view k, std::string_view v) {
+    // kind name \0 topic \0 address
+    if (k.size() < 2) return true;
+    size_t a = k.find('\0', 2);
+    size_t b = a == std::string_view::npos ? a : k.find('\0', a + 1);
+    if (b == std::string_view::npos) return true;
+    ListScope scope{static_cast<ListScope::Kind>(k[1]), std::string(k.substr(2, a - 2)),
+                    std::string(k.substr(a + 1, b - a - 1))};
+    auto e = decode_suppression(k.substr(b + 1), v);
+    if (!e) return true;
+    return fn(scope, *e);
   });
 }
 

@@ -56,7 +56,8 @@ struct SchedulerOptions {
   RetryPolicy retry;
 };
 
-// One delivery attempt: the recipients of one message at one domain.
+// One delivery attempt: the recipients of one message at one domain (or
+// one recipient, see set_per_recipient()).
 struct Job {
   std::shared_ptr<const Message> message;
   std::string domain;  // lowercased
@@ -119,6 +120,10 @@ class Scheduler final {
   // quick (post it somewhere) and is called from the scheduler thread or
   // the store's commit thread.
   void start(std::function<void(Job)> dispatch, EventHook hook);
+  // Messages for which `fn` is true get one job per recipient instead of one
+  // per domain (their bodies differ per recipient: tracking links). Call
+  // before start(); `fn` is called from the scheduler and commit threads.
+  void set_per_recipient(std::function<bool(const Message&)> fn);
   void stop();
 
   // A freshly accepted message (Spool's accepted hook). `urgent` (a high
@@ -167,5 +172,31 @@ core::Result<std::optional<SuppressionEntry>> find_suppression(const store::Stor
                                                                std::string_view address);
 core::Status list_suppressions(const store::Store& s,
                                const std::function<bool(const SuppressionEntry&)>& fn);
+
+// Unsubscribes (one-click List-Unsubscribe) are scoped, not global: to a
+// contact list and topic (SES's ListManagementOptions), to a whole contact
+// list (empty topic), or, for mail sent without list options, to the
+// configuration set. A message is not sent to a recipient unsubscribed from
+// its scope: its list and topic, its whole list, or (without list options)
+// its set. Kept in the suppression column family under keys that are not
+// addresses, so list_suppressions() does not show them.
+struct ListScope {
+  enum class Kind : uint8_t { kContactList = 'l', kConfigurationSet = 's' };
+  Kind kind = Kind::kContactList;
+  std::string name;   // contact list or configuration set
+  std::string topic;  // contact lists only; empty: the whole list
+  bool operator==(const ListScope&) const = default;
+};
+// The scope of a message's unsubscribe link: its list options, else its set.
+ListScope list_scope_of(const Message& m);
+void put_unsubscribe(store::Batch& b, const ListScope& scope, const SuppressionEntry& e);
+// The unsubscribe that stops `m` from going to `address`, if any.
+core::Result<std::optional<SuppressionEntry>> find_unsubscribe(const store::Store& s,
+                                                               const Message& m,
+                                                               std::string_view address);
+// Every unsubscribe, with its scope.
+core::Status list_unsubscribes(
+    const store::Store& s,
+    const std::function<bool(const ListScope&, const SuppressionEntry&)>& fn);
 
 }  // namespace mta::queue

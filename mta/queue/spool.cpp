@@ -117,6 +117,11 @@ std::string encode(const Message& m) {
     w.str(v);
   }
   w.u8(m.headers_truncated ? 1 : 0);
+  // Trailing fields, absent in records written before they existed.
+  if (!m.list_name.empty() || !m.list_topic.empty()) {
+    w.str(m.list_name);
+    w.str(m.list_topic);
+  }
   return w.take();
 }
 
@@ -150,6 +155,10 @@ std::optional<Message> decode_message(std::string_view id_key, std::string_view 
     m.headers.emplace_back(std::move(k), std::move(v));
   }
   m.headers_truncated = r.u8() != 0;
+  if (r.ok() && !r.at_end()) {
+    m.list_name = r.str();
+    m.list_topic = r.str();
+  }
   if (!r.ok() || !r.at_end()) return std::nullopt;
   return m;
 }

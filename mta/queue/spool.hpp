@@ -51,6 +51,11 @@ struct Message {
   // kMaxHeaderBytes, for events (SES's mail.headers / commonHeaders).
   std::vector<std::pair<std::string, std::string>> headers;
   bool headers_truncated = false;
+  // SES's ListManagementOptions (X-SES-LIST-MANAGEMENT-OPTIONS header or the
+  // HTTP field): the contact list and topic the message is sent for. A
+  // recipient who unsubscribed from them is not sent to.
+  std::string list_name;
+  std::string list_topic;
 };
 
 inline constexpr size_t kMaxHeaderBytes = 10 * 1024;

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -253,8 +255,8 @@ TEST_SUITE("config") {
   }
 
   TEST_CASE("an unknown top-level key is an error at the key") {
-    check_error({kMinimal + "tracking: { listen: \"0.0.0.0:8080\" }\n", 12, 1,
-                 "unknown key \"tracking\" at the top level (expected one of: hostname,"});
+    check_error({kMinimal + "trackin: { listen: \"0.0.0.0:8080\" }\n", 12, 1,
+                 "unknown key \"trackin\" at the top level (expected one of: hostname,"});
   }
 
   TEST_CASE("an unknown nested key is an error at the key") {
@@ -668,5 +670,134 @@ TEST_SUITE("config") {
                  "expected a number above 0 below 1"});
     check_error({with_smtp("") + "shaping:\n  backoff: { floor: 0 }\n", 10, 21,
                  "expected a number above 0 up to 1"});
+  }
+}
+
+namespace {
+
+// A temporary PEM key made with the openssl tool, mode 0600 unless told.
+struct KeyFile {
+  std::string path;
+  KeyFile(const std::string& name, const std::string& genpkey_args, mode_t mode = 0600) {
+    path = (std::filesystem::temp_directory_path() /
+            ("mta-config-test-" + std::to_string(getpid()) + "-" + name))
+               .string();
+    std::string cmd = "openssl genpkey " + genpkey_args + " -out " + path + " 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    REQUIRE(chmod(path.c_str(), mode) == 0);
+  }
+  ~KeyFile() { std::filesystem::remove(path); }
+};
+
+std::string with_top(const std::string& top, const std::string& set_extra = "") {
+  return "spool_dir: /tmp/spool\n"             // 1
+         "smtp:\n"                             // 2
+         "  listeners:\n"                      // 3
+         "    - listen: \"127.0.0.1:2525\"\n"  // 4
+         "ip_pools:\n"                         // 5
+         "  - name: main\n"                    // 6
+         "    ips:\n"                          // 7
+         "      - address: 192.0.2.1\n"        // 8
+         "configuration_sets:\n"               // 9
+         "  - name: main\n"                    // 10
+         "    ip_pool: main\n" +               // 11
+         set_extra +
+         top;
+}
+
+}  // namespace
+
+TEST_SUITE("config") {
+  TEST_CASE("tracking, list_unsubscribe and dkim are read") {
+    KeyFile rsa("rsa.pem", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048");
+    KeyFile ed("ed.pem", "-algorithm ED25519");
+    auto c =
+        load_ok(with_top("tracking:\n"
+                         "  listen: \"127.0.0.1:8080\"\n"
+                         "  base_url: \"https://t.example.com/\"\n"
+                         "  secret: \"0123456789abcdef\"\n"
+                         "  previous_secrets: [\"fedcba9876543210\"]\n"
+                         "dkim:\n"
+                         "  - { domain: Example.COM, selector: s1, private_key: " +
+                             rsa.path +
+                             " }\n"
+                             "  - { domain: example.com, selector: s2, private_key: " +
+                             ed.path +
+                             ", algorithm: ed25519-sha256, headers: [From, Subject] }\n"
+                             "dkim_failure: send_unsigned\n"
+                             "dkim_engine: opendkim\n",
+                         "    tracking: { opens: true, clicks: false }\n"
+                         "    list_unsubscribe: { enabled: true, mailto: \"u@example.com\" }\n"
+                         "    dkim_domain: example.com\n"));
+    CHECK(c.tracking.listen->port == 8080);
+    CHECK(c.tracking.base_url == "https://t.example.com");
+    CHECK(c.tracking.previous_secrets.size() == 1);
+    REQUIRE(c.dkim.size() == 2);
+    CHECK(c.dkim[0].domain == "example.com");
+    CHECK(c.dkim[0].algorithm == "rsa-sha256");
+    CHECK(c.dkim[1].algorithm == "ed25519-sha256");
+    CHECK(c.dkim[1].headers == std::vector<std::string>{"From", "Subject"});
+    CHECK(c.dkim_failure == DkimFailure::kSendUnsigned);
+    CHECK(c.dkim_engine == DkimEngine::kOpenDkim);
+    const auto& s = c.configuration_sets.front();
+    CHECK(s.tracking.opens);
+    CHECK_FALSE(s.tracking.clicks);
+    CHECK(s.list_unsubscribe.enabled);
+    CHECK(s.list_unsubscribe.mailto == "u@example.com");
+    CHECK(s.dkim_domain == "example.com");
+    // Defaults.
+    auto d = load_ok(kMinimal);
+    CHECK_FALSE(d.tracking.configured());
+    CHECK(d.dkim.empty());
+    CHECK(d.dkim_failure == DkimFailure::kDefer);
+    CHECK(d.dkim_engine == DkimEngine::kNative);
+    CHECK_FALSE(d.configuration_sets.front().tracking.any());
+  }
+
+  TEST_CASE("tracking and list_unsubscribe errors are reported where written") {
+    const std::string tracking =
+        "tracking: { base_url: \"https://t.example.com\", secret: \"0123456789abcdef\" }\n";
+    // A set that tracks without the tracking section.
+    check_error(
+        {with_top("", "    tracking: { opens: true }\n"), 12, 15, "needs the top-level tracking"});
+    check_error({with_top("", "    list_unsubscribe: { enabled: true }\n"), 12, 23,
+                 "needs the top-level tracking"});
+    // Off is fine without it.
+    load_ok(with_top("", "    tracking: { opens: false }\n"));
+    check_error({with_top("tracking: { base_url: \"ftp://x\", secret: \"0123456789abcdef\" }\n"),
+                 12, 23, "http:// or https://"});
+    check_error({with_top("tracking: { base_url: \"https://t.example.com\", secret: short }\n"), 12,
+                 56, "at least 16"});
+    check_error({with_top("tracking: { secret: \"0123456789abcdef\" }\n"), 12, 11,
+                 "missing required key \"base_url\""});
+    check_error({with_top(tracking, "    list_unsubscribe: { enabled: true, mailto: nope }\n"), 12,
+                 48, "an email address"});
+    check_error({with_top(tracking, "    tracking: { opens: maybe }\n"), 12, 24, "true or false"});
+  }
+
+  TEST_CASE("dkim key problems are config errors at the key") {
+    KeyFile ok("ok.pem", "-algorithm RSA -pkeyopt rsa_keygen_bits:1024");
+    KeyFile open("open.pem", "-algorithm RSA -pkeyopt rsa_keygen_bits:1024", 0644);
+    KeyFile small("small.pem", "-algorithm RSA -pkeyopt rsa_keygen_bits:512");
+    KeyFile ed("ed.pem", "-algorithm ED25519");
+    auto key = [](const std::string& path, const std::string& extra = "") {
+      return "dkim:\n  - { domain: example.com, selector: s1, private_key: " + path + extra +
+             " }\n";
+    };
+    load_ok(with_top(key(ok.path)));
+    check_error({with_top(key("/nonexistent/key.pem")), 13, 55, "/nonexistent/key.pem"});
+    check_error({with_top(key(open.path)), 13, 55, "world-readable"});
+    check_error({with_top(key(small.path)), 13, 55, "512"});
+    check_error({with_top(key(ed.path)), 13, 55, "is an Ed25519 key"});
+    check_error({with_top(key(ok.path, ", algorithm: dsa")), 13,
+                 55 + static_cast<int>(ok.path.size()) + 13, "rsa-sha256"});
+    // Two keys with one selector; a set's dkim_domain without a key.
+    check_error({with_top(key(ok.path) + "  - { domain: example.com, selector: s1, private_key: " +
+                          ok.path + " }\n"),
+                 14, 38, "already defined"});
+    check_error({with_top(key(ok.path), "    dkim_domain: other.example\n"), 12, 18,
+                 "no dkim key for domain \"other.example\""});
+    check_error({with_top("dkim_failure: maybe\n"), 12, 15, "defer"});
+    check_error({with_top("dkim_engine: libdkim\n"), 12, 14, "native or opendkim"});
   }
 }

@@ -149,7 +149,8 @@ TEST_SUITE("config") {
          13, 59, "expected a duration from 1s"},
         // Event lists.
         {with("event_destinations:\n  - name: m\n" + hook + "    events: [send, opens]\n"), 14, 20,
-         "expected send, delivery, bounce, complaint, reject, delivery_delay, open or click"},
+         "expected send, delivery, bounce, complaint, reject, delivery_delay, open, click or "
+         "subscription"},
         {with("event_destinations:\n  - name: m\n" + hook + "    events: []\n"), 14, 13,
          "must list at least one event type"},
         {with("event_destinations:\n  - name: m\n" + hook + "    events: [send, send]\n"), 14, 20,

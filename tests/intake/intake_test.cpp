@@ -12,9 +12,16 @@ config::Config make_config() {
   c.hostname = "mta.test";
   c.spool_dir = "/nonexistent";
   c.ip_pools = {{"p", {}, {}}};
-  c.configuration_sets = {{"default", "p", config::Priority::kNormal, {}},
-                          {"marketing", "p", config::Priority::kBulk, {}},
-                          {"app", "p", config::Priority::kHigh, {}}};
+  auto set = [](const char* name, config::Priority p) {
+    config::ConfigurationSet s;
+    s.name = name;
+    s.ip_pool = "p";
+    s.priority = p;
+    return s;
+  };
+  c.configuration_sets = {set("default", config::Priority::kNormal),
+                          set("marketing", config::Priority::kBulk),
+                          set("app", config::Priority::kHigh)};
   c.default_configuration_set = "default";
   c.smtp.users = {{"app1", "secret", "app"}, {"plain", "secret", ""}};
   return c;
@@ -97,6 +104,45 @@ TEST_SUITE("intake") {
                              core::next_message_id(), kNow);
     REQUIRE(std::holds_alternative<intake::Rejected>(r));
     CHECK(std::get<intake::Rejected>(r).reply.enhanced == "5.6.0");
+  }
+
+  TEST_CASE("list management options: header or HTTP field, parsed, header removed") {
+    auto cfg = make_config();
+    struct Case {
+      const char* value;
+      const char* list;
+      const char* topic;
+    } ok[] = {{"newsletter", "newsletter", ""},
+              {" newsletter ; topic=weekly-deals", "newsletter", "weekly-deals"},
+              {"News_1;TOPIC=t", "News_1", "t"}};
+    for (auto& c : ok) {
+      INFO(c.value);
+      auto r = intake::prepare(
+          cfg,
+          submission(std::string("X-SES-LIST-MANAGEMENT-OPTIONS: ") + c.value + "\r\n\r\nx\r\n"),
+          core::next_message_id(), kNow);
+      REQUIRE(std::holds_alternative<intake::Prepared>(r));
+      auto& p = std::get<intake::Prepared>(r);
+      CHECK(p.message.list_name == c.list);
+      CHECK(p.message.list_topic == c.topic);
+      CHECK(p.body.find("X-SES-LIST") == std::string::npos);
+    }
+    for (const char* bad : {"", "news letter", "list; topic=", "list; weekly", "l\xc3\xa9"}) {
+      INFO(bad);
+      auto r = intake::prepare(
+          cfg, submission(std::string("X-SES-LIST-MANAGEMENT-OPTIONS: ") + bad + "\r\n\r\nx\r\n"),
+          core::next_message_id(), kNow);
+      REQUIRE(std::holds_alternative<intake::Rejected>(r));
+      CHECK(std::get<intake::Rejected>(r).reply.enhanced == "5.6.0");
+      CHECK(std::get<intake::Rejected>(r).reason == "bad_list_options");
+    }
+    // The HTTP field wins over the header.
+    auto sub = submission("X-SES-LIST-MANAGEMENT-OPTIONS: fromheader\r\n\r\nx\r\n");
+    sub.list_management = std::make_pair(std::string("api"), std::string("topic"));
+    auto r = intake::prepare(cfg, std::move(sub), core::next_message_id(), kNow);
+    REQUIRE(std::holds_alternative<intake::Prepared>(r));
+    CHECK(std::get<intake::Prepared>(r).message.list_name == "api");
+    CHECK(std::get<intake::Prepared>(r).message.list_topic == "topic");
   }
 
   TEST_CASE("trace headers are added first and Message-ID and Date only when missing") {

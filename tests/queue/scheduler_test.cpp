@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -55,6 +57,7 @@ struct Fixture {
   core::OffsetClock clock;
   std::unique_ptr<queue::Scheduler> sched;
   Inbox inbox;
+  std::function<bool(const queue::Message&)> per_recipient;  // for the next open()
 
   Fixture() { open(); }
 
@@ -67,6 +70,7 @@ struct Fixture {
     o.retry.max_age = 1h;
     o.retry.jitter = 0;
     sched = std::make_unique<queue::Scheduler>(*store, *spool, clock, o);
+    if (per_recipient) sched->set_per_recipient(per_recipient);
     spool->set_accepted_hook([this](auto m) { sched->admit(std::move(m)); });
     sched->start([this](queue::Job j) { inbox.push(std::move(j)); },
                  [this](const queue::Decision& d, store::Batch&) {
@@ -133,6 +137,38 @@ TEST_SUITE("queue") {
     CHECK(f.sched->active() == 3);
   }
 
+  TEST_CASE("messages with a body per recipient get one job per recipient") {
+    Fixture f;
+    f.close();
+    f.per_recipient = [](const queue::Message& m) { return m.recipients.size() == 3; };
+    f.open();
+    auto id = f.accept({"a@one.test", "b@one.test", "c@two.test"});
+    auto jobs = f.inbox.wait(3);
+    REQUIRE(jobs.size() == 3);
+    for (auto& j : jobs) CHECK(j.rcpts.size() == 1);
+    // Others are still grouped by domain.
+    f.accept({"d@one.test", "e@one.test"});
+    auto grouped = f.inbox.wait(2);
+    REQUIRE(grouped.size() == 1);
+    CHECK(grouped[0].rcpts.size() == 2);
+    // Each job completes on its own; the message leaves after the last.
+    std::sort(jobs.begin(), jobs.end(),
+              [](auto& a, auto& b) { return a.rcpts[0].address < b.rcpts[0].address; });
+    f.complete(jobs[2], {outcome(queue::Fate::kDelivered)});  // c@two.test
+    f.complete(jobs[0], {outcome(queue::Fate::kDeferred)});   // a@one.test
+    CHECK(queue::Spool::find(*f.store, id)->has_value());
+    f.complete(jobs[1], {outcome(queue::Fate::kDeferred)});  // b@one.test
+    // The two retries (one domain) come back from the scan split too.
+    f.clock.advance(61s);
+    auto retries = f.inbox.wait(2);
+    REQUIRE(retries.size() == 2);
+    for (auto& j : retries) {
+      CHECK(j.rcpts.size() == 1);
+      f.complete(j, {outcome(queue::Fate::kDelivered)});
+    }
+    CHECK_FALSE(queue::Spool::find(*f.store, id)->has_value());
+  }
+
   TEST_CASE("a message leaves the spool once every recipient is final") {
     Fixture f;
     auto id = f.accept({"a@one.test", "b@two.test"});
@@ -197,6 +233,71 @@ TEST_SUITE("queue") {
     REQUIRE(jobs[0].rcpts.size() == 2);
     CHECK(jobs[0].rcpts[0].suppressed);
     CHECK_FALSE(jobs[0].rcpts[1].suppressed);
+  }
+
+  TEST_CASE("unsubscribes are scoped to a list and topic, a whole list, or a set") {
+    Fixture f;
+    auto unsubscribe = [&](queue::ListScope scope, const std::string& address) {
+      store::Batch b;
+      queue::put_unsubscribe(b, scope, {address, "UNSUBSCRIBE", 1, "", ""});
+      REQUIRE(f.store->commit_sync(std::move(b)).ok());
+    };
+    using K = queue::ListScope::Kind;
+    unsubscribe({K::kContactList, "news", "deals"}, "A@x.test");
+    unsubscribe({K::kContactList, "digest", ""}, "b@x.test");
+    unsubscribe({K::kConfigurationSet, "marketing", ""}, "c@x.test");
+    auto msg = [](std::string list, std::string topic, std::string set) {
+      queue::Message m;
+      m.list_name = std::move(list);
+      m.list_topic = std::move(topic);
+      m.configuration_set = std::move(set);
+      return m;
+    };
+    auto hit = [&](const queue::Message& m, const char* address) {
+      auto r = queue::find_unsubscribe(*f.store, m, address);
+      REQUIRE(r.ok());
+      return r->has_value();
+    };
+    CHECK(hit(msg("news", "deals", "x"), "a@X.test"));
+    CHECK_FALSE(hit(msg("news", "other", "x"), "a@x.test"));  // another topic
+    CHECK_FALSE(hit(msg("news", "", "x"), "a@x.test"));       // the whole list: not asked
+    CHECK_FALSE(hit(msg("", "", "x"), "a@x.test"));
+    CHECK(hit(msg("digest", "any", "x"), "b@x.test"));  // whole list covers its topics
+    CHECK(hit(msg("digest", "", "x"), "b@x.test"));
+    CHECK(hit(msg("", "", "marketing"), "c@x.test"));
+    CHECK_FALSE(hit(msg("", "", "transactional"), "c@x.test"));
+    CHECK_FALSE(hit(msg("marketing", "", "x"), "c@x.test"));  // a list of the same name
+    // The global list does not show them; list_unsubscribes does.
+    size_t global = 0, scoped = 0;
+    REQUIRE(queue::list_suppressions(*f.store, [&](auto&) { return ++global, true; }).ok());
+    REQUIRE(queue::list_unsubscribes(*f.store, [&](const queue::ListScope& s, auto& e) {
+              if (e.address == "a@x.test")
+                CHECK(s == queue::ListScope{K::kContactList, "news", "deals"});
+              return ++scoped, true;
+            }).ok());
+    CHECK(global == 0);
+    CHECK(scoped == 3);
+    // The scheduler marks unsubscribed recipients of a list's message.
+    queue::Message m;
+    m.id = core::next_message_id();
+    m.received_ms = f.clock.now_ms();
+    m.mail_from = "s@src.test";
+    m.recipients = {"a@x.test", "b@x.test"};
+    m.configuration_set = "default";
+    m.list_name = "news";
+    m.list_topic = "deals";
+    std::promise<core::Status> p;
+    f.spool->accept(std::move(m), "Subject: t\r\n\r\nx\r\n",
+                    [&](core::Status s) { p.set_value(s); });
+    REQUIRE(p.get_future().get().ok());
+    auto jobs = f.inbox.wait(1);
+    REQUIRE(jobs[0].rcpts.size() == 2);
+    CHECK(jobs[0].rcpts[0].suppressed);
+    CHECK(jobs[0].rcpts[0].suppression_reason == "UNSUBSCRIBE");
+    CHECK_FALSE(jobs[0].rcpts[1].suppressed);
+    // And the list fields survive the spool's record.
+    CHECK(jobs[0].message->list_name == "news");
+    CHECK(jobs[0].message->list_topic == "deals");
   }
 
   TEST_CASE("envelopes in flight at a crash are due again after a restart") {
