@@ -362,6 +362,35 @@ class TrackingHttpApi(DeliveryTestCase):
         self.assertEqual(status, 400)
         self.assertIn("ListManagementOptions.ContactListName", json.dumps(r))
 
+        # What an SES user writes: boto3's sesv2.send_email, SigV4-signed.
+        try:
+            import boto3
+            from botocore.config import Config as BotoConfig
+        except ImportError:  # pragma: no cover
+            self.skipTest("python3-boto3 not installed")
+        ses = boto3.client("sesv2", endpoint_url=f"http://127.0.0.1:{hport}",
+                           region_name="us-east-1", aws_access_key_id="AKID",
+                           aws_secret_access_key="api-secret",
+                           config=BotoConfig(retries={"max_attempts": 1}))
+        out = ses.send_email(
+            FromEmailAddress="news@src.test", Destination={"ToAddresses": ["kim@example.test"]},
+            Content={"Simple": {"Subject": {"Data": "deals"},
+                                "Body": {"Html": {"Data": "<p>deals</p>"}}}},
+            ListManagementOptions={"ContactListName": "news", "TopicName": "deals"})
+        t, = self.assertDelivered(sink, 1, pred=lambda t: t.message_id == out["MessageId"])
+        url = re.match(r"<([^>]+)>", t.header("List-Unsubscribe")).group(1)
+        self.assertEqual(fetch(url, method="POST", data=b"List-Unsubscribe=One-Click")[0], 200)
+        ev, = wait_events(m, ev_type(out["MessageId"], "Subscription"))
+        self.assertEqual(ev["subscription"]["contactList"], "news")
+        # The next send to kim for news/deals is not delivered.
+        again = ses.send_email(
+            FromEmailAddress="news@src.test", Destination={"ToAddresses": ["kim@example.test"]},
+            Content={"Simple": {"Subject": {"Data": "more deals"},
+                                "Body": {"Html": {"Data": "<p>more</p>"}}}},
+            ListManagementOptions={"ContactListName": "news", "TopicName": "deals"})
+        b, = wait_events(m, ev_type(again["MessageId"], "Bounce"))
+        self.assertEqual(b["bounce"]["bounceSubType"], "Suppressed")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
