@@ -52,8 +52,11 @@ tracking::Claims claims(tracking::Kind kind, const queue::Message& m, std::strin
 void add_tracking(const config::Config& cfg, const config::ConfigurationSet& set,
                   const queue::Message& m, std::string_view rcpt, int64_t now_ms,
                   std::string& body) {
-  auto t = rewrite::Template::parse(body);
-  if (!t.has_html()) return;
+  auto t = rewrite::Template::parse_owned(std::move(body));
+  if (!t.has_html()) {
+    body = t.message();
+    return;
+  }
   const std::string& base = cfg.tracking.base_url;
   const std::string& secret = cfg.tracking.secret;
   std::string pixel;

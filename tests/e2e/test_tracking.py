@@ -232,9 +232,21 @@ class Tracking(DeliveryTestCase):
         self.assertEqual(fetch(pixel, ua=ua)[0], 200)
         ev, = wait_events(self.m, ev_type(msg_id, "Open"))
         self.assertIs(ev["mta"]["machine"], True)
-        self.assertTrue(ev["mta"]["machineReason"])
+        self.assertEqual(ev["mta"]["machineReason"], "google-image-proxy")
+        # Apple Mail Privacy Protection prefetches with a bare "Mozilla/5.0".
+        self.assertEqual(fetch(pixel, ua="Mozilla/5.0")[0], 200)
+        # A person in a browser-based mail client, later on, is not flagged.
+        self.assertEqual(fetch(pixel)[0], 200)
+        evs = wait_events(self.m, ev_type(msg_id, "Open"), n=3)
+        by_ua = {e["open"]["userAgent"]: e["mta"] for e in evs}
+        self.assertEqual(by_ua["Mozilla/5.0"]["machine"], True)
+        self.assertEqual(by_ua["Mozilla/5.0"]["machineReason"], "apple-mpp")
+        self.assertEqual(by_ua[BROWSER]["machine"], False)
+        self.assertNotIn("machineReason", by_ua[BROWSER])
         self.assertEqual(self.m.metric("mta_tracking_opens_total", configuration_set="transactional",
-                                       machine="true"), 1)
+                                       machine="true"), 2)
+        self.assertEqual(self.m.metric("mta_tracking_opens_total", configuration_set="transactional",
+                                       machine="false"), 1)
 
     def test_sets_without_tracking_are_left_alone(self):
         raw = html_message(HTML, "a@example.test")
