@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mta/core/base64.hpp"
+#include "mta/core/text.hpp"
 #include "mta/intake/intake.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/protocol/message.hpp"
@@ -521,48 +522,21 @@ std::variant<Composed, ApiError> compose(const SendRequest& req, const Limits& l
   return compose_simple(req, limits, message_id, now_s, boundary);
 }
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string v1_send_result(std::string_view action, std::string_view message_id,
                            std::string_view request_id) {
   std::string a(action);
   return "<" + a + "Response xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\">\n  <" + a +
-         "Result>\n    <MessageId>" + xml_escape(message_id) + "</MessageId>\n  </" + a +
-         "Result>\n  <ResponseMetadata>\n    <RequestId>" + xml_escape(request_id) +
+         "Result>\n    <MessageId>" + core::escape_markup(message_id) + "</MessageId>\n  </" + a +
+         "Result>\n  <ResponseMetadata>\n    <RequestId>" + core::escape_markup(request_id) +
          "</RequestId>\n  </ResponseMetadata>\n</" + a + "Response>\n";
 }
 
 std::string v1_error(const ApiError& e, std::string_view request_id) {
   return std::string("<ErrorResponse xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\">\n") +
          "  <Error>\n    <Type>" + (e.status >= 500 ? "Receiver" : "Sender") +
-         "</Type>\n    <Code>" + xml_escape(e.code) + "</Code>\n    <Message>" +
-         xml_escape(e.message) + "</Message>\n  </Error>\n  <RequestId>" + xml_escape(request_id) +
-         "</RequestId>\n</ErrorResponse>\n";
+         "</Type>\n    <Code>" + core::escape_markup(e.code) + "</Code>\n    <Message>" +
+         core::escape_markup(e.message) + "</Message>\n  </Error>\n  <RequestId>" +
+         core::escape_markup(request_id) + "</RequestId>\n</ErrorResponse>\n";
 }
 
 std::string v2_error(const ApiError& e) {

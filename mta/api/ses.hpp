@@ -81,7 +81,6 @@ std::variant<Composed, ApiError> compose(const SendRequest& req, const Limits& l
 // InvalidParameterValue (v1), status 400.
 ApiError bad_request(Api api, std::string message);
 
-std::string xml_escape(std::string_view s);
 std::string v1_send_result(std::string_view action, std::string_view message_id,
                            std::string_view request_id);
 std::string v1_error(const ApiError& e, std::string_view request_id);

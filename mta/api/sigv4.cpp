@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "mta/api/form.hpp"
+#include "mta/core/text.hpp"
 
 namespace mta::api::sigv4 {
 namespace {
@@ -19,13 +20,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
 }
 
 // Header values: trimmed, runs of spaces collapsed to one.
@@ -115,7 +109,7 @@ std::optional<Authorization> parse_authorization(std::string_view value) {
     } else if (name == "SignedHeaders" && !signed_h) {
       for (auto h : split(v, ';')) {
         if (h.empty()) return std::nullopt;
-        a.signed_headers.push_back(lower(h));
+        a.signed_headers.push_back(core::ascii_lower(h));
       }
       signed_h = true;
     } else if (name == "Signature" && !sig) {
@@ -189,7 +183,7 @@ std::optional<std::string> canonical_request(const Request& r,
     std::string joined;
     bool found = false;
     for (const auto& [n, v] : r.headers) {
-      if (lower(n) != name) continue;
+      if (core::ascii_lower(n) != name) continue;
       if (found) joined += ',';
       joined += canonical_value(v);
       found = true;
@@ -263,7 +257,7 @@ Verdict verify(const Request& r, const Authorization& auth, std::string_view sec
   if (!is_signed("host")) return {Failure::kMalformed, "The host header must be signed"};
   std::string amz_date;
   for (const auto& [n, v] : r.headers)
-    if (lower(n) == "x-amz-date") amz_date = std::string(trim(v));
+    if (core::ascii_lower(n) == "x-amz-date") amz_date = std::string(trim(v));
   if (amz_date.empty() || !is_signed("x-amz-date"))
     return {Failure::kMalformed, "X-Amz-Date must be present and signed"};
   auto t = parse_amz_date(amz_date);
@@ -279,7 +273,7 @@ Verdict verify(const Request& r, const Authorization& auth, std::string_view sec
   std::string scope = auth.date + "/" + auth.region + "/" + auth.service + "/" + auth.terminator;
   std::string want = signature(signing_key(secret, auth.date, auth.region, auth.service),
                                string_to_sign(amz_date, scope, *creq));
-  std::string got = lower(auth.signature);
+  std::string got = core::ascii_lower(auth.signature);
   if (got.size() != want.size() || CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0)
     return {Failure::kMismatch,
             "The request signature we calculated does not match the signature you provided. "

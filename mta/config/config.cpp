@@ -13,6 +13,7 @@
 #include <span>
 #include <utility>
 
+#include "mta/core/text.hpp"
 #include "mta/dkim/keys.hpp"
 #include "mta/warmup/router.hpp"
 
@@ -627,9 +628,7 @@ class Parser final {
     Map m(v, {"domain", "selector", "private_key", "algorithm", "headers"});
     DkimKey k;
     Value domain = m.required("domain");
-    k.domain = host_name(domain);
-    for (auto& ch : k.domain)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    k.domain = core::ascii_lower(host_name(domain));
     while (!k.domain.empty() && k.domain.back() == '.') k.domain.pop_back();
     Value selector = m.required("selector");
     k.selector = host_name(selector);
@@ -670,9 +669,7 @@ class Parser final {
     Map m(v, {"addresses", "retention"});
     if (auto a = m.get("addresses")) {
       for (const auto& item : list(*a)) {
-        std::string address = text(item);
-        for (auto& ch : address)
-          if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+        std::string address = core::ascii_lower(text(item));
         size_t at = address.find('@');
         bool ok = at != std::string::npos && at > 0 && at + 1 < address.size() &&
                   address.find('@', at + 1) == std::string::npos;
@@ -800,9 +797,7 @@ class Parser final {
       if (s.list_unsubscribe.enabled) needs_tracking_.emplace_back(*l, "list_unsubscribe");
     }
     if (auto d = m.get("dkim_domain")) {
-      s.dkim_domain = text(*d);
-      for (auto& ch : s.dkim_domain)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+      s.dkim_domain = core::ascii_lower(text(*d));
       if (!has_dkim_domain(s.dkim_domain))
         d->fail("no dkim key for domain " + quote(s.dkim_domain));
     }
@@ -961,9 +956,7 @@ class Parser final {
     Map m(v, {"domain", "hosts", "tls"});
     Route r;
     Value domain = m.required("domain");
-    r.domain = text(domain);
-    for (auto& ch : r.domain)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    r.domain = core::ascii_lower(text(domain));
     for (const auto& other : c_.routes)
       if (other.domain == r.domain)
         domain.fail("a route for " + quote(r.domain) + " is already defined");

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mta/config/config.hpp"
+#include "mta/core/text.hpp"
 #include "mta/dkim/signer.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/protocol/message.hpp"
@@ -23,19 +24,13 @@ bool unsubscribes(const config::Config& cfg, const config::ConfigurationSet& set
   return (set.list_unsubscribe.enabled || !m.list_name.empty()) && cfg.tracking.configured();
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return s;
-}
-
 // The domain of the From header's first mailbox, else of the envelope
 // sender: what DMARC aligns the DKIM d= with.
 std::string from_domain(std::string_view message, const queue::Message& m) {
   if (auto from = protocol::header_value(message, "From"))
     if (auto list = protocol::parse_address_list(*from); list && !list->empty())
-      return lower(protocol::domain_of(list->front().address));
-  return lower(protocol::domain_of(m.mail_from));
+      return core::ascii_lower(protocol::domain_of(list->front().address));
+  return core::ascii_lower(protocol::domain_of(m.mail_from));
 }
 
 tracking::Claims claims(tracking::Kind kind, const queue::Message& m, std::string_view rcpt,

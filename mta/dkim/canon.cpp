@@ -1,4 +1,5 @@
 #include "mta/dkim/canon.hpp"
+#include "mta/core/text.hpp"
 
 #include <algorithm>
 #include <map>
@@ -17,12 +18,6 @@ char lower(char c) {
 std::string_view trim_right(std::string_view s) {
   while (!s.empty() && wsp(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = lower(c);
-  return out;
 }
 
 }  // namespace
@@ -149,7 +144,7 @@ std::vector<const HeaderField*> select_fields(const std::vector<HeaderField>& fi
   std::map<std::string, size_t> used;  // lowercase name -> instances taken from the bottom
   std::vector<const HeaderField*> out;
   for (const auto& name : h) {
-    size_t& n = used[lower(name)];
+    size_t& n = used[core::ascii_lower(name)];
     size_t seen = 0;
     for (auto it = fields.rbegin(); it != fields.rend(); ++it)
       if (iequals(it->name, name) && seen++ == n) {

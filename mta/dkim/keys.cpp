@@ -17,6 +17,21 @@
 #include "mta/core/base64.hpp"
 
 namespace mta::dkim {
+namespace detail {
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace detail
+
+using detail::openssl_error;
+
 namespace {
 
 struct PkeyFree {
@@ -30,16 +45,6 @@ using Bio = std::unique_ptr<BIO, BioFree>;
 
 constexpr int kMaxRsaBits = 8192;
 constexpr size_t kMaxKeyFileBytes = 64 * 1024;
-
-// The first queued OpenSSL error as text; clears the queue (it is per thread).
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 // An encrypted key fails to load instead of prompting on the terminal.
 int no_passphrase(char*, int, int, void*) {

@@ -52,4 +52,10 @@ core::Result<std::string> read_private_key_pem(const std::string& path, Algorith
 // record needs ("..." "..."); the zone file and most DNS consoles take this.
 std::string txt_chunks(std::string_view value);
 
+namespace detail {
+// The first queued OpenSSL error as text; clears the thread's queue. For
+// this module's messages (keys.cpp, signer.cpp).
+std::string openssl_error();
+}  // namespace detail
+
 }  // namespace mta::dkim

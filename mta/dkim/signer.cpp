@@ -14,19 +14,16 @@
 #include <ctime>
 
 #include "mta/core/base64.hpp"
+#include "mta/core/text.hpp"
 #include "mta/dkim/canon.hpp"
 
 namespace mta::dkim {
+
+using detail::openssl_error;
+
 namespace {
 
 constexpr const char kFieldName[] = "DKIM-Signature: ";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
 
 // OpenDKIM turns header names into a regular expression ('*' is a
 // wildcard), so only plain names are passed to it.
@@ -130,7 +127,7 @@ core::Result<std::shared_ptr<const Signer>> Signer::load(const std::vector<KeySp
   if (!sha256) return core::make_error("OpenSSL has no SHA-256");
   for (const auto& given : keys) {
     KeySpec spec = given;
-    spec.domain = lower(spec.domain);
+    spec.domain = core::ascii_lower(spec.domain);
     while (!spec.domain.empty() && spec.domain.back() == '.') spec.domain.pop_back();
     if (!dns_name(spec.domain) || !dns_name(spec.selector))
       return core::make_error("DKIM key " + key_name(spec) + " (" + spec.private_key +
@@ -178,7 +175,7 @@ core::Result<std::shared_ptr<const Signer>> Signer::load(const std::vector<KeySp
         if (iequals(h, o)) oversign.emplace_back(o);
     if (engine == Engine::kOpenDkim) {
       std::string config;
-      for (const auto& h : sign) config += lower(h) + ":";
+      for (const auto& h : sign) config += core::ascii_lower(h) + ":";
       auto& lib = libs[config];
       if (!lib) {
         auto made = make_lib(sign, oversign);
@@ -200,11 +197,11 @@ core::Result<std::shared_ptr<const Signer>> Signer::load(const std::vector<KeySp
 }
 
 bool Signer::has_domain(std::string_view domain) const {
-  return by_domain_.find(lower(domain)) != by_domain_.end();
+  return by_domain_.find(core::ascii_lower(domain)) != by_domain_.end();
 }
 
 std::string Signer::signing_domain(std::string_view from_domain) const {
-  std::string d = lower(from_domain);
+  std::string d = core::ascii_lower(from_domain);
   while (!d.empty() && d.back() == '.') d.pop_back();
   std::string_view rest = d;
   while (!rest.empty()) {
@@ -229,14 +226,14 @@ std::vector<std::string> Signer::describe() const {
 
 std::vector<Algorithm> Signer::algorithms(std::string_view domain) const {
   std::vector<Algorithm> out;
-  auto it = by_domain_.find(lower(domain));
+  auto it = by_domain_.find(core::ascii_lower(domain));
   if (it != by_domain_.end())
     for (const Key* k : it->second) out.push_back(k->spec.algorithm);
   return out;
 }
 
 core::Result<std::string> Signer::sign(std::string_view message, std::string_view domain) const {
-  auto it = by_domain_.find(lower(domain));
+  auto it = by_domain_.find(core::ascii_lower(domain));
   if (it == by_domain_.end())
     return core::make_error("no DKIM key for domain " + std::string(domain));
   if (engine_ == Engine::kNative) return sign_native(message, it->second);
@@ -250,15 +247,6 @@ core::Result<std::string> Signer::sign(std::string_view message, std::string_vie
 }
 
 namespace {
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 // Builds a header field folded before 78 columns: a piece that would not fit
 // starts a continuation line (CRLF TAB) instead of its separating space.

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "mta/core/base64.hpp"
+#include "mta/core/text.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/protocol/message.hpp"
 
@@ -15,12 +16,6 @@ constexpr int kMaxDepth = 4;
 
 char lower_char(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = lower_char(c);
-  return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -100,7 +95,7 @@ std::string field(const std::vector<protocol::HeaderField>& fields, std::string_
 }
 
 std::string decode_body(std::string_view body, std::string_view transfer_encoding) {
-  std::string cte = lower(trim(transfer_encoding));
+  std::string cte = core::ascii_lower(trim(transfer_encoding));
   if (cte == "base64") {
     if (auto d = core::base64_decode(body)) return to_crlf(*d);
     return std::string(body);
@@ -163,7 +158,7 @@ struct Walk {
     ContentType ct = parse_content_type(ct_text.empty() ? "text/plain" : ct_text);
     if (depth == 0) {
       top_type = ct.type;
-      top_report_type = lower(ct.param("report-type"));
+      top_report_type = core::ascii_lower(ct.param("report-type"));
     }
     if (ct.type.starts_with("multipart/")) {
       std::string boundary = ct.param("boundary");
@@ -187,7 +182,7 @@ void read_feedback_fields(std::string_view text, Report& r) {
   for (const auto& f : protocol::header_fields(text)) {
     std::string v = f.value();
     if (iequals(f.name, "Feedback-Type")) {
-      if (r.feedback_type.empty()) r.feedback_type = lower(trim(v));
+      if (r.feedback_type.empty()) r.feedback_type = core::ascii_lower(trim(v));
     } else if (iequals(f.name, "User-Agent")) {
       if (r.user_agent.empty()) r.user_agent = v;
     } else if (iequals(f.name, "Version")) {
@@ -218,7 +213,7 @@ void read_original(std::string_view text, Report& r) {
   while (text.starts_with("\r\n")) text.remove_prefix(2);
   for (const auto& f : protocol::header_fields(text)) {
     if (iequals(f.name, "X-MTA-Message-ID")) {
-      std::string v = lower(trim(f.value()));
+      std::string v = core::ascii_lower(trim(f.value()));
       bool hex = v.size() == 32;
       for (char c : v) hex = hex && hex_value(c) >= 0;
       if (hex && r.mta_message_id.empty()) r.mta_message_id = v;
@@ -270,7 +265,7 @@ std::string ContentType::param(std::string_view name) const {
 ContentType parse_content_type(std::string_view value) {
   ContentType ct;
   size_t semi = value.find(';');
-  ct.type = lower(trim(value.substr(0, semi)));
+  ct.type = core::ascii_lower(trim(value.substr(0, semi)));
   size_t i = semi == std::string_view::npos ? value.size() : semi;
   while (i < value.size()) {
     while (i < value.size() && (value[i] == ';' || is_space(value[i]))) ++i;
@@ -279,7 +274,7 @@ ContentType parse_content_type(std::string_view value) {
       i = eq == std::string_view::npos ? value.size() : eq;
       continue;
     }
-    std::string name = lower(trim(value.substr(i, eq - i)));
+    std::string name = core::ascii_lower(trim(value.substr(i, eq - i)));
     i = eq + 1;
     while (i < value.size() && is_space(value[i])) ++i;
     std::string v;

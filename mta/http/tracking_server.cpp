@@ -12,6 +12,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "mta/core/text.hpp"
 #include "mta/events/outbox.hpp"
 #include "mta/feedback/record.hpp"
 #include "mta/metrics/metrics.hpp"
@@ -62,40 +63,6 @@ const char* endpoint_name(Endpoint e) {
 
 int64_t wall_ms(const core::Clock& clock) {
   return clock.now_ms();
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
 }
 
 // The Location header for a signed URL, or nullopt when it is not an
@@ -554,8 +521,8 @@ struct TrackingServer::Impl : std::enable_shared_from_this<Impl> {
       // Never unsubscribe on GET: scanners and previews fetch links.
       html(req, restinio::status_ok(),
            page("Unsubscribe",
-                "<h1>Unsubscribe</h1>\n<p>Stop sending " + html_escape(what) + " to <b>" +
-                    html_escape(c->recipient) +
+                "<h1>Unsubscribe</h1>\n<p>Stop sending " + core::escape_markup(what) + " to <b>" +
+                    core::escape_markup(c->recipient) +
                     "</b>?</p>\n<form method=\"post\">"
                     "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
                     "<button type=\"submit\">Unsubscribe</button></form>"));
@@ -568,10 +535,10 @@ struct TrackingServer::Impl : std::enable_shared_from_this<Impl> {
     }
 
     const std::string key = std::string(1, static_cast<char>(scope.kind)) + scope.name + '\0' +
-                            scope.topic + '\0' + lower(c->recipient);
+                            scope.topic + '\0' + core::ascii_lower(c->recipient);
     const std::string done_page =
-        page("Unsubscribed", "<h1>Unsubscribed</h1>\n<p>" + html_escape(c->recipient) +
-                                 " will no longer receive " + html_escape(what) + ".</p>");
+        page("Unsubscribed", "<h1>Unsubscribed</h1>\n<p>" + core::escape_markup(c->recipient) +
+                                 " will no longer receive " + core::escape_markup(what) + ".</p>");
     {
       std::lock_guard lock(unsub_mu);
       if (auto it = unsub_in_flight.find(key); it != unsub_in_flight.end()) {
@@ -597,7 +564,7 @@ struct TrackingServer::Impl : std::enable_shared_from_this<Impl> {
     const std::string ip = client_ip(req);
     const std::string ua = user_agent(req);
     queue::SuppressionEntry entry;
-    entry.address = lower(c->recipient);
+    entry.address = core::ascii_lower(c->recipient);
     entry.reason = "UNSUBSCRIBE";
     entry.created_ms = now_ms;
     entry.message_id = c->message_id.hex();

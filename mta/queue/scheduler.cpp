@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mta/core/text.hpp"
 #include "mta/metrics/metrics.hpp"
 #include "mta/protocol/command.hpp"
 #include "mta/queue/codec.hpp"
@@ -21,13 +22,6 @@ namespace mta::queue {
 namespace {
 
 constexpr size_t kScheduleKeySize = 1 + 8 + 16 + 4;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 double jitter_factor(double jitter) {
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -539,7 +533,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
           if (!r.suppressed) ++e.attempts;
           --l.nonfinal;
           if (o.suppress && !r.suppressed)
-            put_suppression(b, {lower(r.address), "BOUNCE", now, msg.id.hex(), o.reply});
+            put_suppression(b,
+                            {core::ascii_lower(r.address), "BOUNCE", now, msg.id.hex(), o.reply});
           break;
         case Fate::kDeferred: {
           ++e.attempts;
@@ -695,7 +690,7 @@ std::string unsubscribe_key(const ListScope& scope, std::string_view address) {
   k += '\0';
   k += scope.topic;
   k += '\0';
-  k += lower(address);
+  k += core::ascii_lower(address);
   return k;
 }
 
@@ -725,16 +720,16 @@ std::optional<SuppressionEntry> decode_suppression(std::string_view key, std::st
 }
 
 void put_suppression(store::Batch& b, const SuppressionEntry& e) {
-  b.put(store::Cf::kSuppression, lower(e.address), encode(e));
+  b.put(store::Cf::kSuppression, core::ascii_lower(e.address), encode(e));
 }
 
 void delete_suppression(store::Batch& b, std::string_view address) {
-  b.del(store::Cf::kSuppression, lower(address));
+  b.del(store::Cf::kSuppression, core::ascii_lower(address));
 }
 
 core::Result<std::optional<SuppressionEntry>> find_suppression(const store::Store& s,
                                                                std::string_view address) {
-  std::string key = lower(address);
+  std::string key = core::ascii_lower(address);
   auto v = s.get(store::Cf::kSuppression, key);
   if (!v) return v.error();
   if (!v->has_value()) return std::optional<SuppressionEntry>();
@@ -773,8 +768,9 @@ core::Result<std::optional<SuppressionEntry>> find_unsubscribe(const store::Stor
     auto v = s.get(store::Cf::kSuppression, key);
     if (!v) return v.error();
     if (!v->has_value()) continue;
-    auto e = decode_suppression(lower(address), **v);
-    if (!e) return core::make_error("undecodable unsubscribe entry for " + lower(address));
+    auto e = decode_suppression(core::ascii_lower(address), **v);
+    if (!e)
+      return core::make_error("undecodable unsubscribe entry for " + core::ascii_lower(address));
     return e;
   }
   return std::optional<SuppressionEntry>();
