@@ -16,15 +16,9 @@ namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Header values: trimmed, runs of spaces collapsed to one.
 std::string canonical_value(std::string_view v) {
-  v = trim(v);
+  v = core::trim_wsp(v);
   std::string out;
   bool space = false;
   for (char c : v) {
@@ -83,14 +77,14 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
 }
 
 std::optional<Authorization> parse_authorization(std::string_view value) {
-  value = trim(value);
+  value = core::trim_wsp(value);
   if (value.substr(0, kAlgorithm.size()) != kAlgorithm) return std::nullopt;
   value.remove_prefix(kAlgorithm.size());
   if (value.empty() || (value.front() != ' ' && value.front() != '\t')) return std::nullopt;
   Authorization a;
   bool cred = false, signed_h = false, sig = false;
   for (auto part : split(value, ',')) {
-    part = trim(part);
+    part = core::trim_wsp(part);
     size_t eq = part.find('=');
     if (eq == std::string_view::npos) return std::nullopt;
     auto name = part.substr(0, eq);
@@ -257,7 +251,7 @@ Verdict verify(const Request& r, const Authorization& auth, std::string_view sec
   if (!is_signed("host")) return {Failure::kMalformed, "The host header must be signed"};
   std::string amz_date;
   for (const auto& [n, v] : r.headers)
-    if (core::ascii_lower(n) == "x-amz-date") amz_date = std::string(trim(v));
+    if (core::ascii_lower(n) == "x-amz-date") amz_date = std::string(core::trim_wsp(v));
   if (amz_date.empty() || !is_signed("x-amz-date"))
     return {Failure::kMalformed, "X-Amz-Date must be present and signed"};
   auto t = parse_amz_date(amz_date);

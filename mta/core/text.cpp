@@ -9,6 +9,12 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+std::string_view trim_wsp(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 std::string escape_markup(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "mta/core/text.hpp"
 #include "mta/protocol/message.hpp"
 
 namespace mta::intake {
@@ -14,12 +15,6 @@ constexpr std::string_view kSetHeader = "X-SES-CONFIGURATION-SET";
 constexpr std::string_view kSetAlias = "X-Configuration-Set";
 constexpr std::string_view kTagsHeader = "X-SES-MESSAGE-TAGS";
 constexpr std::string_view kListHeader = "X-SES-LIST-MANAGEMENT-OPTIONS";
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 Rejected reject(int code, std::string enhanced, std::string text, std::string reason) {
   return Rejected{protocol::Reply{code, std::move(enhanced), std::move(text)}, std::move(reason)};
@@ -37,14 +32,14 @@ bool valid_list_name(std::string_view name) {
 ListOptions parse_list_options(std::string_view value) {
   ListOptions o;
   size_t semi = value.find(';');
-  std::string_view list = trim(value.substr(0, semi));
+  std::string_view list = core::trim_wsp(value.substr(0, semi));
   if (!valid_list_name(list)) {
     o.error = "the contact list name must be 1 to 128 letters, digits, '_' or '-'";
     return o;
   }
   o.list = std::string(list);
   if (semi != std::string_view::npos) {
-    std::string_view rest = trim(value.substr(semi + 1));
+    std::string_view rest = core::trim_wsp(value.substr(semi + 1));
     if (rest.size() < 6 ||
         !std::equal(rest.begin(), rest.begin() + 6, "topic=", [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == b;
@@ -52,7 +47,7 @@ ListOptions parse_list_options(std::string_view value) {
       o.error = "expected \"topic=NAME\" after ';'";
       return o;
     }
-    std::string_view topic = trim(rest.substr(6));
+    std::string_view topic = core::trim_wsp(rest.substr(6));
     if (!valid_list_name(topic)) {
       o.error = "the topic name must be 1 to 128 letters, digits, '_' or '-'";
       return o;

@@ -13,12 +13,6 @@
 namespace mta::protocol {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && ascii::is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ascii::is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool is_atext(char c) {
   if (ascii::is_alnum(c)) return true;
   switch (c) {
@@ -171,7 +165,7 @@ std::optional<EncodedPart> encode_part(const TextBody& b, std::string_view subty
 }  // namespace
 
 std::optional<Mailbox> parse_mailbox(std::string_view text) {
-  text = trim(text);
+  text = ascii::trim_wsp(text);
   if (text.empty() || has_crlf(text)) return std::nullopt;
   Mailbox m;
   if (text.back() == '>') {
@@ -189,8 +183,8 @@ std::optional<Mailbox> parse_mailbox(std::string_view text) {
       }
     }
     if (open == std::string_view::npos || quoted) return std::nullopt;
-    std::string_view name = trim(text.substr(0, open));
-    m.address = std::string(trim(text.substr(open + 1, text.size() - open - 2)));
+    std::string_view name = ascii::trim_wsp(text.substr(0, open));
+    m.address = std::string(ascii::trim_wsp(text.substr(open + 1, text.size() - open - 2)));
     if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
       name = name.substr(1, name.size() - 2);
       for (size_t i = 0; i < name.size(); ++i) {
@@ -217,7 +211,7 @@ std::optional<std::vector<Mailbox>> parse_address_list(std::string_view value) {
   bool quoted = false, angle = false;
   int comment = 0;
   auto flush = [&]() -> bool {
-    std::string_view t = trim(cur);
+    std::string_view t = ascii::trim_wsp(cur);
     if (!t.empty()) {
       auto m = parse_mailbox(t);
       if (!m) return false;
