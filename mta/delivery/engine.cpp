@@ -235,10 +235,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       "mta_delivery_seconds", "From acceptance to delivery of a recipient",
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
 
-  std::pair<std::shared_ptr<const config::Config>, std::shared_ptr<const bounce::Classifier>>
-  snapshot() const {
+  // What a reload replaces, taken together so a delivery never pairs one
+  // config with another config's rules or keys.
+  struct Current {
+    std::shared_ptr<const config::Config> cfg;
+    std::shared_ptr<const bounce::Classifier> classifier;
+    std::shared_ptr<const dkim::Signer> signer;  // null: no DKIM keys
+  };
+  Current snapshot() const {
     std::lock_guard lock(mu);
-    return {cfg, classifier};
+    return {cfg, classifier, signer};
   }
 
   // ---- outcomes ----------------------------------------------------------
@@ -440,7 +446,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   core::Status set_paused(Engine::Pause kind, std::string name, bool on) {
-    auto [c, cls] = snapshot();
+    auto c = snapshot().cfg;
     if (kind == Engine::Pause::kDomain) {
       std::string domain = operator_domain(name);
       if (domain.empty()) return core::make_error("not a domain: \"" + name + "\"");
@@ -527,8 +533,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   // Finds the site and provider, picks the source IP and queues the job.
   static awaitable<void> route(std::shared_ptr<Impl> self, Work w) {
-    auto [c, cls] = self->snapshot();
-    const config::Config& cfg = *c;
+    Current cur = self->snapshot();
+    const config::Config& cfg = *cur.cfg;
+    const auto& cls = cur.classifier;
     std::optional<queue::Outcome> failure;
     config::TlsPolicy policy;
     auto hops = co_await self->resolve(cfg, w.job->domain, failure, *cls, policy);
@@ -632,7 +639,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       auto reply = d->dead_reply;
       auto stage = d->dead_stage;
       dl.unlock();
-      auto [_, cls] = snapshot();
+      auto cls = snapshot().classifier;
       finish_all(w, from_reply(*cls, reply, stage, provider), d->source, provider);
       return;
     }
@@ -698,16 +705,19 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     self->conn_gauge.inc();
     ++self->connections;
     {
-      auto [c, cls] = self->snapshot();
-      Client client(co_await asio::this_coro::executor, c->delivery.timeouts, self->tls);
+      auto timeouts = self->snapshot().cfg->delivery.timeouts;
+      Client client(co_await asio::this_coro::executor, timeouts, self->tls);
       for (;;) {
-        auto [cfg, classifier] = self->snapshot();
+        auto idle = self->snapshot().cfg->shaping.idle_timeout;
         Work w;
-        bool got = co_await self->next_job(*d, cfg->shaping.idle_timeout, w);
+        bool got = co_await self->next_job(*d, idle, w);
         if (!got) break;
+        // Taken after the wait: a job that arrives after a reload goes out
+        // with the new config, rules and keys.
+        Current cur = self->snapshot();
         // By reference: no non-trivial temporary inside the co_await
         // (GCC 12, research/build-spike.md).
-        co_await self->deliver(w, client, *d, *cfg, *classifier);
+        co_await self->deliver(w, client, *d, cur);
       }
       co_await client.quit();
     }
@@ -811,8 +821,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     co_return true;
   }
 
-  awaitable<void> deliver(Work& w, Client& client, Destination& d, const config::Config& cfg,
-                          const bounce::Classifier& cls) {
+  awaitable<void> deliver(Work& w, Client& client, Destination& d, const Current& cur) {
+    const config::Config& cfg = *cur.cfg;
+    const bounce::Classifier& cls = *cur.classifier;
     const Source& src = d.source;
     const std::string& provider = d.provider;
     auto& job = w.job;
@@ -851,15 +862,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::string payload;
     uint64_t size = m.size;
     {
-      std::shared_ptr<const dkim::Signer> sg;
-      {
-        std::lock_guard lock(mu);
-        sg = signer;
-      }
+      const dkim::Signer* sg = cur.signer.get();
       const config::ConfigurationSet* set = set_of(cfg, m);
       std::string_view one =
           job->rcpts.size() == 1 ? std::string_view(job->rcpts[0].address) : std::string_view();
-      auto rendered = render(cfg, *set, sg.get(), m, one, std::move(**body), wall_ms());
+      auto rendered = render(cfg, *set, sg, m, one, std::move(**body), wall_ms());
       if (!rendered) {
         dkim_failures.inc();
         spdlog::error("id={} event=render_failed error=\"{}\"", m.id.hex(),
